@@ -1,0 +1,38 @@
+# slipway: the two commands a user needs are `make demo` and `make test`; both set up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$(PATH)
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help setup test lint fmt unit demo render clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## install pinned dependencies and tools into .venv and .tools (idempotent)
+	@bash .ci/setup.sh all
+
+lint: setup ## ruff (lint + format check) and mypy --strict
+	ruff check src tests benchmarks workflows
+	ruff format --check src tests benchmarks workflows
+	mypy src/slipway
+
+fmt: setup ## apply ruff formatting and safe fixes
+	ruff check --fix src tests benchmarks workflows
+	ruff format src tests benchmarks workflows
+
+test: setup lint ## lint, then the whole test suite (unit, contract, integration)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: setup ## only the tests that start no server
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+demo: setup ## the loop on one machine: local stack up, validate, train, evaluate, register
+	slipway demo
+
+clean: ## stop local servers and remove local state (.slipway)
+	-slipway local down
+	rm -rf .slipway
