@@ -1,0 +1,307 @@
+"""The ``slipway`` command: a thin layer over the library.
+
+Every command maps to one library call; problems the user can fix (SlipwayError) print as
+one ``error:`` line and exit 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+# Quiet MLflow's terminal chatter before it is imported anywhere.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+from slipway.errors import DataError, SlipwayError
+
+app = typer.Typer(help="slipway: train, track, register and serve models.", no_args_is_help=True)
+data_app = typer.Typer(help="Generate, validate and fingerprint datasets.", no_args_is_help=True)
+pipeline_app = typer.Typer(
+    help="The training pipeline, whole or one step at a time.", no_args_is_help=True
+)
+local_app = typer.Typer(help="The local stack (embedded default).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(local_app, name="local")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config YAML (default: the packaged demo config).",
+                 exists=True, dir_okay=False),
+]  # fmt: skip
+StateOpt = Annotated[
+    Path | None, typer.Option("--state-dir", help="Local stack state (default: .slipway).")
+]
+
+
+def friendly(func: F) -> F:
+    """Turn SlipwayError into ``error: ...`` on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SlipwayError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# ---------------------------------------------------------------- data
+
+
+@data_app.command("generate")
+@friendly
+def data_generate(
+    out: Annotated[Path, typer.Argument(help="Output file (.csv or .parquet).")],
+    rows: Annotated[int, typer.Option(min=1)] = 5000,
+    seed: int = 0,
+    drift: Annotated[float, typer.Option(help="Shift of the drifted features.")] = 0.0,
+    drift_feature: Annotated[
+        list[str] | None, typer.Option(help="Feature to drift (repeatable).")
+    ] = None,
+) -> None:
+    """Write a seeded synthetic churn dataset."""
+    from slipway import dataio, synthetic
+
+    try:
+        frame = synthetic.generate(
+            rows, seed, drift, tuple(drift_feature or ("monthly_charges", "contract"))
+        )
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    dataio.write_table(frame, out)
+    typer.echo(f"wrote {len(frame)} rows to {out} ({dataio.table_digest(frame)})")
+
+
+@data_app.command("digest")
+@friendly
+def data_digest(path: Path) -> None:
+    """Print the content digest (the data version) of a CSV or Parquet file."""
+    from slipway import dataio
+
+    typer.echo(dataio.table_digest(dataio.read_table(path)))
+
+
+@data_app.command("validate")
+@friendly
+def data_validate(
+    path: Path,
+    config: ConfigOpt = None,
+    reference: Annotated[Path | None, typer.Option(help="Reference data for drift checks.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
+) -> None:
+    """Check a dataset against its contract (and a reference); exit 1 when it fails."""
+    from slipway import dataio
+    from slipway.config import load_settings
+    from slipway.contract import load_contract
+    from slipway.validation import validate
+
+    settings = load_settings(config)
+    frame = dataio.read_table(path)
+    ref = dataio.read_table(reference) if reference else None
+    result = validate(
+        frame, load_contract(settings.data.contract), settings.validation,
+        dataio.table_digest(frame), ref,
+    )  # fmt: skip
+    if report:
+        report.write_text(result.to_json(), encoding="utf-8")
+    typer.echo(result.to_table())
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def _client(config: Path | None, state_dir: Path | None) -> tuple[Any, Any]:
+    from slipway import tracking
+    from slipway.config import load_settings
+
+    settings = load_settings(config)
+    return settings, tracking.client_for(settings.tracking, state_dir)
+
+
+@pipeline_app.command("run")
+@friendly
+def pipeline_run(
+    data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet).")],
+    config: ConfigOpt = None,
+    reference: Annotated[Path | None, typer.Option(help="Reference data for drift checks.")] = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """validate -> train -> evaluate -> register, in one process."""
+    from slipway.pipeline import run_pipeline
+    from slipway.summary import render_summary
+
+    settings, client = _client(config, state_dir)
+    result = run_pipeline(client, settings, data, reference)
+    typer.echo(render_summary(result, settings, client.tracking_uri))
+
+
+@pipeline_app.command("validate")
+@friendly
+def pipeline_validate(
+    data: Path,
+    config: ConfigOpt = None,
+    reference: Annotated[Path | None, typer.Option()] = None,
+    run_id_file: Annotated[Path | None, typer.Option(help="Write the new run id here.")] = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Step 1: open the MLflow run and validate the data."""
+    from slipway.pipeline import validate_step
+
+    settings, client = _client(config, state_dir)
+    outcome = validate_step(client, settings, data, reference)
+    if run_id_file:
+        run_id_file.write_text(outcome.run_id, encoding="utf-8")
+    typer.echo(outcome.report.to_table())
+    typer.echo(f"run id: {outcome.run_id}")
+    if not outcome.report.passed:
+        raise typer.Exit(1)
+
+
+@pipeline_app.command("train")
+@friendly
+def pipeline_train(
+    run_id: Annotated[str, typer.Option()],
+    data: Annotated[Path, typer.Option()],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Step 2: train and log the model (runs under torchrun for several processes)."""
+    from slipway.pipeline import train_step
+
+    settings, client = _client(config, state_dir)
+    model_uri = train_step(client, settings, run_id, data)
+    if model_uri:
+        typer.echo(f"model: {model_uri}")
+
+
+@pipeline_app.command("evaluate")
+@friendly
+def pipeline_evaluate(
+    run_id: Annotated[str, typer.Option()],
+    data: Annotated[Path, typer.Option()],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Step 3: score challenger and champion on held-out rows; apply the gate."""
+    from slipway.pipeline import evaluate_step
+
+    settings, client = _client(config, state_dir)
+    decision = evaluate_step(client, settings, run_id, data)
+    typer.echo(json.dumps(decision.as_tags(), indent=2))
+
+
+@pipeline_app.command("register")
+@friendly
+def pipeline_register(
+    run_id: Annotated[str, typer.Option()],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Step 4: register the run's model when its gate passed."""
+    from slipway.pipeline import decision_of, register_step
+
+    settings, client = _client(config, state_dir)
+    registration = register_step(client, settings, run_id, decision_of(client, run_id))
+    typer.echo(
+        f"registered {registration.name} version {registration.version}"
+        if registration
+        else "gate failed: nothing registered"
+    )
+
+
+# ---------------------------------------------------------------- local stack
+
+
+@local_app.command("up")
+@friendly
+def local_up(
+    state_dir: StateOpt = None,
+    foreground: Annotated[
+        bool, typer.Option(help="Stay attached; Ctrl-C stops the stack.")
+    ] = False,
+) -> None:
+    """Start the local MLflow server (and what else the stack runs)."""
+    from slipway.local.stack import LocalStack
+
+    stack = LocalStack(state_dir)
+    for name, svc in stack.up().items():
+        typer.echo(f"{name:<12} {svc.url}  (pid {svc.pid}, log {svc.log})")
+    if foreground:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stack.down()
+            typer.echo("local stack stopped")
+
+
+@local_app.command("down")
+@friendly
+def local_down(state_dir: StateOpt = None) -> None:
+    """Stop every local server."""
+    from slipway.local.stack import LocalStack
+
+    stopped = LocalStack(state_dir).down()
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@local_app.command("status")
+@friendly
+def local_status(state_dir: StateOpt = None) -> None:
+    """List the local servers; exit 1 when one is down."""
+    from slipway.local.stack import LocalStack
+
+    statuses = LocalStack(state_dir).status()
+    if not statuses:
+        typer.echo("local stack is not running (start it with `slipway local up`)")
+        raise typer.Exit(1)
+    for s in statuses:
+        typer.echo(f"{s.name:<12} {s.url:<28} pid {s.pid:<8} {'healthy' if s.healthy else 'DOWN'}")
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command("demo")
+@friendly
+def demo(
+    state_dir: StateOpt = None,
+    keep: Annotated[bool, typer.Option(help="Leave the local stack running after.")] = True,
+) -> None:
+    """The whole loop on this machine: stack up, data, validate, train, evaluate, register."""
+    from slipway.demo import run_demo
+
+    typer.echo(run_demo(state_dir, keep=keep))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,73 @@
+"""Reading tabular data (CSV, Parquet) and computing its content digest.
+
+The digest is the data version: a sha256 over a canonical serialisation (columns in name
+order, each column's name, dtype and values), so the same table read from CSV or Parquet
+has the same digest, and any change to a value changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from slipway.errors import DataError
+
+SUPPORTED_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; any failure becomes a DataError naming the file."""
+    fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(path, keep_default_na=True, na_values=[""])
+        else:
+            frame = pd.read_parquet(path)
+    except Exception as exc:  # pandas and pyarrow raise many types; all mean "unreadable"
+        raise DataError(f"{path}: unreadable {fmt} file ({type(exc).__name__}: {exc})") from exc
+    if frame.empty:
+        raise DataError(f"{path}: the file has no rows")
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write atomically: a reader never sees a half-written file."""
+    fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if fmt == "csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def _column_bytes(values: pd.Series) -> bytes:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        # float64 little-endian, NaN canonicalised, so 3 and 3.0 and CSV/Parquet agree.
+        array = values.to_numpy(dtype="float64", na_value=np.nan)
+        array = np.where(np.isnan(array), np.float64("nan"), array)
+        return b"num:" + array.astype("<f8").tobytes()
+    text = ["\x00" if pd.isna(v) else str(v) for v in values]
+    return b"str:" + "\x1f".join(text).encode("utf-8")
+
+
+def table_digest(frame: pd.DataFrame) -> str:
+    """sha256 of the canonical serialisation; returned as ``sha256:<hex>``."""
+    digest = hashlib.sha256()
+    digest.update(f"rows={len(frame)}".encode())
+    for name in sorted(frame.columns, key=str):
+        digest.update(b"\x1e" + str(name).encode("utf-8") + b"\x1d")
+        digest.update(_column_bytes(frame[name]))
+    return f"sha256:{digest.hexdigest()}"

@@ -1,0 +1,105 @@
+"""Feature preprocessing fitted on training data and saved beside the model.
+
+Numeric columns are standardised with the training mean and standard deviation (nulls
+become the mean); categorical columns are one-hot encoded in the contract's category
+order (an unseen category encodes as all zeros). The fitted state is plain JSON, not a
+pickle: the predictor loads it without executing anything, and applies exactly the
+transform that training used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slipway.contract import DatasetContract
+
+
+@dataclass(frozen=True)
+class NumericFeature:
+    name: str
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class CategoricalFeature:
+    name: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    numeric: tuple[NumericFeature, ...]
+    categorical: tuple[CategoricalFeature, ...]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.numeric) + tuple(f.name for f in self.categorical)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        names = [f.name for f in self.numeric]
+        for cat in self.categorical:
+            names += [f"{cat.name}={value}" for value in cat.categories]
+        return tuple(names)
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(c.categories) for c in self.categorical)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, contract: DatasetContract) -> Preprocessor:
+        numeric, categorical = [], []
+        for col in contract.features:
+            if col.numeric:
+                values = pd.to_numeric(frame[col.name], errors="coerce").astype(float)
+                std = float(values.std(ddof=0))
+                numeric.append(NumericFeature(col.name, float(values.mean()), std or 1.0))
+            else:
+                categorical.append(CategoricalFeature(col.name, tuple(col.categories or ())))
+        return cls(tuple(numeric), tuple(categorical))
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return a float32 matrix of shape (rows, width)."""
+        out = np.zeros((len(frame), self.width), dtype=np.float32)
+        for i, feat in enumerate(self.numeric):
+            values = pd.to_numeric(frame[feat.name], errors="coerce").to_numpy(dtype=float)
+            values = np.where(np.isnan(values), feat.mean, values)
+            out[:, i] = (values - feat.mean) / feat.std
+        offset = len(self.numeric)
+        for cat in self.categorical:
+            codes = pd.Categorical(frame[cat.name].astype(str), categories=cat.categories).codes
+            rows = np.nonzero(codes >= 0)[0]
+            out[rows, offset + codes[rows]] = 1.0
+            offset += len(cat.categories)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "numeric": [asdict(f) for f in self.numeric],
+            "categorical": [
+                {"name": c.name, "categories": list(c.categories)} for c in self.categorical
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(
+            tuple(NumericFeature(**f) for f in data["numeric"]),
+            tuple(
+                CategoricalFeature(c["name"], tuple(c["categories"])) for c in data["categorical"]
+            ),
+        )
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Preprocessor:
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,1 @@
+"""The embedded default: the platform's servers as local processes on loopback."""

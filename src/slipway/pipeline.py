@@ -1,0 +1,231 @@
+"""The training pipeline's steps: validate-data -> train -> evaluate -> register.
+
+Each step is a function of plain values (paths, a run id) so that it runs the same way in
+one process (``slipway demo``, ``slipway pipeline run``) or as separate Argo Workflows
+steps; steps hand over through the MLflow run, never through memory. The split of the
+data into train, validation and test rows is a function of the seed, so a later step
+recomputes exactly the rows an earlier one used.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, RunStatus
+from mlflow.tracking import MlflowClient
+
+from slipway import dataio, distributed, evaluation, registry, tracking, training
+from slipway.bundle import ModelBundle
+from slipway.config import Settings
+from slipway.contract import DatasetContract, load_contract
+from slipway.errors import DataError
+from slipway.features import Preprocessor
+from slipway.validation import ValidationReport, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split(frame: pd.DataFrame, settings: Settings) -> Split:
+    order = np.random.default_rng(settings.training.seed).permutation(len(frame))
+    n_test = max(1, round(len(frame) * settings.training.test_fraction))
+    n_val = max(1, round(len(frame) * settings.training.validation_fraction))
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    if len(train) < 2:
+        raise DataError(f"too few rows to train: {len(frame)} in total")
+    return Split(frame.iloc[train], frame.iloc[val], frame.iloc[test])
+
+
+def _labels(frame: pd.DataFrame, contract: DatasetContract) -> np.ndarray:
+    labels: np.ndarray = frame[contract.label].to_numpy() == contract.positive_class
+    return labels.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ValidateOutcome:
+    run_id: str
+    report: ValidationReport
+
+
+def validate_step(
+    client: MlflowClient, settings: Settings, data: Path, reference: Path | None = None
+) -> ValidateOutcome:
+    """Open the pipeline's MLflow run and validate ``data``; bad data ends the run FAILED."""
+    run_id = tracking.start_run(client, settings.tracking.experiment, run_name=f"train-{data.stem}")
+    client.set_tag(run_id, "slipway.data.path", str(data))
+    try:
+        contract = load_contract(settings.data.contract)
+        frame = dataio.read_table(data)
+        digest = dataio.table_digest(frame)
+        ref_frame = dataio.read_table(reference) if reference else None
+    except DataError as exc:
+        client.set_tag(run_id, "slipway.validation", "failed")
+        tracking.log_json(
+            client, run_id, f'{{"passed": false, "error": {str(exc)!r}}}', "validation.json"
+        )
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    report = validate(frame, contract, settings.validation, digest, ref_frame)
+    client.set_tag(run_id, "slipway.data.digest", digest)
+    client.log_param(run_id, "data.digest", digest)
+    client.log_param(run_id, "data.rows", len(frame))
+    if reference is not None and ref_frame is not None:
+        client.set_tag(run_id, "slipway.reference.digest", dataio.table_digest(ref_frame))
+    tracking.log_json(client, run_id, report.to_json(), "validation.json")
+    tracking.log_json(client, run_id, report.to_table(), "validation.txt")
+    client.set_tag(run_id, "slipway.validation", "passed" if report.passed else "failed")
+    if not report.passed:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+    return ValidateOutcome(run_id, report)
+
+
+def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path) -> str | None:
+    """Fit preprocessing and the network on the train split; log them as the run's model.
+
+    Under torchrun every rank runs this step and trains its shard; only rank 0 writes to
+    MLflow, and only rank 0 returns the model URI (the others return None).
+    """
+    rank, world = distributed.init_from_env()
+    contract = load_contract(settings.data.contract)
+    parts = split(dataio.read_table(data), settings)
+    preprocessor = Preprocessor.fit(parts.train, contract)
+    if rank == 0:
+        tracking.log_params(
+            client,
+            run_id,
+            {f"training.{k}": v for k, v in settings.training.model_dump().items()}
+            | {
+                "split.train": len(parts.train),
+                "split.validation": len(parts.validation),
+                "split.test": len(parts.test),
+                "training.world_size": world,
+            },
+        )
+
+    def on_epoch(m: training.EpochMetrics) -> None:
+        client.log_batch(
+            run_id,
+            metrics=[
+                Metric(k, v, int(time.time() * 1000), m.epoch) for k, v in m.as_dict().items()
+            ],
+        )
+
+    with tempfile.TemporaryDirectory() as checkpoints:
+        result = training.train(
+            preprocessor.transform(parts.train), _labels(parts.train, contract),
+            preprocessor.transform(parts.validation), _labels(parts.validation, contract),
+            settings.training,
+            device=training.pick_device(settings.device),
+            checkpoint_dir=Path(checkpoints),
+            on_epoch=on_epoch,
+        )  # fmt: skip
+        if rank == 0:
+            client.log_artifact(run_id, str(Path(checkpoints) / "best.pt"), "checkpoints")
+    distributed.shutdown()
+    if rank != 0:
+        return None
+    client.log_metric(run_id, "best_epoch", result.best_epoch)
+    client.log_metric(run_id, "train_samples_per_second", result.samples_per_second)
+    client.set_tag(run_id, "slipway.stopped_early", str(result.stopped_early).lower())
+    bundle = ModelBundle(contract, preprocessor, result.model)
+    return tracking.log_model(run_id, bundle, parts.train)
+
+
+def evaluate_step(
+    client: MlflowClient, settings: Settings, run_id: str, data: Path
+) -> evaluation.GateDecision:
+    """Score the run's model and the current champion on the same held-out rows; gate."""
+    contract = load_contract(settings.data.contract)
+    test = split(dataio.read_table(data), settings).test
+    y = _labels(test, contract)
+    features = test[[c.name for c in contract.features]]
+
+    def probability(model_uri: str) -> np.ndarray:
+        predictions = mlflow.pyfunc.load_model(model_uri).predict(features)
+        return np.asarray(predictions["probability"], dtype=float)
+
+    challenger = evaluation.score(y, probability(tracking.model_uri_of(client, run_id)))
+    name = settings.tracking.model_name
+    champion_version = registry.version_by_alias(client, name, registry.CHAMPION)
+    champion = (
+        evaluation.score(y, probability(f"models:/{name}/{champion_version.version}"))
+        if champion_version is not None
+        else None
+    )
+    decision = evaluation.decide(challenger, champion, settings.gate)
+    for key, value in challenger.as_dict().items():
+        client.log_metric(run_id, f"test_{key}", value)
+    for key, tag in decision.as_tags().items():
+        client.set_tag(run_id, key, tag)
+    if champion_version is not None:
+        client.set_tag(run_id, "gate.champion.version", str(champion_version.version))
+    return decision
+
+
+def decision_of(client: MlflowClient, run_id: str) -> evaluation.GateDecision:
+    return evaluation.decision_from_tags(client.get_run(run_id).data.tags)
+
+
+def register_step(
+    client: MlflowClient, settings: Settings, run_id: str, decision: evaluation.GateDecision
+) -> registry.Registration | None:
+    """Register the run's model when the gate passed; end the run either way."""
+    if not decision.passed:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        return None
+    run = client.get_run(run_id)
+    tags = {
+        "slipway.run_id": run_id,
+        "slipway.data.digest": run.data.tags.get("slipway.data.digest", "unknown"),
+        "slipway.git_commit": run.data.tags.get("slipway.git_commit", "unknown"),
+        **{f"metric.{k}": f"{v:.6f}" for k, v in decision.challenger.as_dict().items()},
+        **decision.as_tags(),
+    }
+    registration = registry.register(
+        client,
+        settings.tracking.model_name,
+        tracking.model_uri_of(client, run_id),
+        tags,
+    )
+    client.set_tag(run_id, "slipway.registered_version", registration.version)
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return registration
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    run_id: str
+    report: ValidationReport
+    decision: evaluation.GateDecision | None
+    registration: registry.Registration | None
+
+
+def run_pipeline(
+    client: MlflowClient, settings: Settings, data: Path, reference: Path | None = None
+) -> PipelineResult:
+    """All four steps in one process. Raises DataError on bad data, after recording it."""
+    outcome = validate_step(client, settings, data, reference)
+    if not outcome.report.passed:
+        raise DataError("data validation failed:\n" + outcome.report.to_table())
+    run_id = outcome.run_id
+    try:
+        train_step(client, settings, run_id, data)
+        decision = evaluate_step(client, settings, run_id, data)
+        registration = register_step(client, settings, run_id, decision)
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    return PipelineResult(run_id, outcome.report, decision, registration)

@@ -1,0 +1,124 @@
+"""MLflow tracking: which server, and how a run records params, lineage and the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import torch
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+import slipway
+from slipway.bundle import ModelBundle
+from slipway.config import TrackingSettings
+from slipway.errors import StackError
+from slipway.lineage import environment, git_commit
+
+MODEL_ARTIFACT = "model"
+MODEL_URI_TAG = "slipway.model_uri"
+SLIPWAY_SRC = Path(slipway.__file__).resolve().parent
+
+
+def resolve_tracking_uri(settings: TrackingSettings, state_dir: Path | None = None) -> str:
+    """The configured URI, else ``MLFLOW_TRACKING_URI``, else the running local stack's."""
+    if settings.tracking_uri:
+        return settings.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    from slipway.local.stack import LocalStack
+
+    stack = LocalStack(state_dir) if state_dir else LocalStack()
+    uri = stack.tracking_uri()
+    if uri is None:
+        raise StackError(
+            "no MLflow tracking URI: set tracking.tracking_uri or MLFLOW_TRACKING_URI, "
+            "or start the local stack with `slipway local up`"
+        )
+    return uri
+
+
+def client_for(settings: TrackingSettings, state_dir: Path | None = None) -> MlflowClient:
+    uri = resolve_tracking_uri(settings, state_dir)
+    mlflow.set_tracking_uri(uri)
+    if settings.registry_uri:
+        mlflow.set_registry_uri(settings.registry_uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=settings.registry_uri)
+
+
+def start_run(client: MlflowClient, experiment: str, run_name: str | None = None) -> str:
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run = client.create_run(experiment_id, run_name=run_name)
+    client.set_tag(run.info.run_id, "slipway.git_commit", git_commit(SLIPWAY_SRC))
+    client.set_tag(run.info.run_id, "mlflow.source.git.commit", git_commit(SLIPWAY_SRC))
+    for key, value in environment().items():
+        client.set_tag(run.info.run_id, f"slipway.env.{key}", value)
+    return str(run.info.run_id)
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    for key, value in params.items():
+        client.log_param(
+            run_id, key, json.dumps(value) if isinstance(value, list | dict) else value
+        )
+
+
+def log_json(client: MlflowClient, run_id: str, payload: str, name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(payload, encoding="utf-8")
+        client.log_artifact(run_id, str(path))
+
+
+def pip_requirements() -> list[str]:
+    # Explicit, because MLflow's inference drops torch's local build tag (+cpu) and then
+    # resolves to a different build; slipway's own code travels in code_paths.
+    env = environment()
+    return [
+        f"mlflow=={env['mlflow']}",
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"numpy=={env['numpy']}",
+        f"pandas=={env['pandas']}",
+        "pydantic>=2.9,<3",
+        "ruamel.yaml>=0.18",
+    ]
+
+
+def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
+    """Log the bundle as an MLflow pyfunc model in ``run_id``; returns its model URI."""
+    features = example[[c.name for c in bundle.contract.features]].head(5).reset_index(drop=True)
+    # Numeric inputs are declared double: JSON clients send 3 or 3.0 alike, and an int
+    # column in the signature cannot carry a missing value.
+    numeric = [c.name for c in bundle.contract.features if c.numeric]
+    features[numeric] = features[numeric].astype("float64")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = bundle.save(Path(tmp) / "bundle")
+        code = Path(tmp) / "code" / "slipway"
+        shutil.copytree(SLIPWAY_SRC, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                loader_module="slipway.pyfunc_loader",
+                data_path=str(bundle_dir),
+                code_paths=[str(code)],
+                signature=infer_signature(features, bundle.predict_frame(features)),
+                input_example=features,
+                pip_requirements=pip_requirements(),
+            )
+    # MLflow 3 keeps the model as a LoggedModel (models:/m-...), not under the run's artifacts.
+    MlflowClient().set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+    return str(info.model_uri)
+
+
+def model_uri_of(client: MlflowClient, run_id: str) -> str:
+    uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
+    if not uri:
+        raise LookupError(f"run {run_id} has no logged model (tag {MODEL_URI_TAG} missing)")
+    return str(uri)

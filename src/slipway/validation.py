@@ -1,0 +1,221 @@
+"""Data validation: the contract's schema rules, then distribution checks against reference.
+
+Pure functions over DataFrames (no files, no MLflow), returning a ValidationReport that
+names each failing column and rule. The caller decides what a failed report stops.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from slipway.config import ValidationSettings
+from slipway.contract import Column, DatasetContract
+
+# Epsilon that keeps PSI finite when a bin is empty on one side.
+_PSI_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class Finding:
+    column: str
+    rule: str
+    message: str
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    column: str
+    test: str
+    statistic: float
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.statistic <= self.threshold
+
+
+@dataclass
+class ValidationReport:
+    rows: int
+    digest: str
+    findings: list[Finding] = field(default_factory=list)
+    drift: list[DriftCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings and all(check.passed for check in self.drift)
+
+    @property
+    def failures(self) -> list[str]:
+        out = [f"{f.column}: {f.rule}: {f.message}" for f in self.findings]
+        out += [
+            f"{d.column}: drift-{d.test}: {d.statistic:.4f} > {d.threshold:g}"
+            for d in self.drift
+            if not d.passed
+        ]
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "passed": self.passed,
+            "rows": self.rows,
+            "digest": self.digest,
+            "findings": [asdict(f) for f in self.findings],
+            "drift": [{**asdict(d), "passed": d.passed} for d in self.drift],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_table(self) -> str:
+        lines = [
+            f"validation {'PASSED' if self.passed else 'FAILED'}: {self.rows} rows, {self.digest}"
+        ]
+        if self.findings:
+            lines.append(f"{'column':<20} {'rule':<12} detail")
+            lines += [f"{f.column:<20} {f.rule:<12} {f.message}" for f in self.findings]
+        if self.drift:
+            lines.append(f"{'column':<20} {'test':<12} {'statistic':>10} {'limit':>8}  result")
+            lines += [
+                f"{d.column:<20} {d.test:<12} {d.statistic:>10.4f} {d.threshold:>8g}  "
+                f"{'ok' if d.passed else 'DRIFT'}"
+                for d in self.drift
+            ]
+        return "\n".join(lines)
+
+
+def _check_column(col: Column, values: pd.Series, is_label: bool) -> list[Finding]:
+    findings: list[Finding] = []
+    nulls = int(values.isna().sum())
+    if nulls and (is_label or not col.nullable):
+        rule = "label-null" if is_label else "not-null"
+        findings.append(Finding(col.name, rule, f"{nulls} null value(s)", nulls))
+    present = values.dropna()
+    if col.dtype == "category":
+        text = present.astype(str)
+        unknown = sorted(set(text) - set(col.categories or ()))
+        if unknown:
+            rows = int((~text.isin(col.categories or ())).sum())
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            findings.append(Finding(col.name, "category", f"unknown categories {shown}", rows))
+        return findings
+    numeric = pd.to_numeric(present, errors="coerce")
+    bad_type = int(numeric.isna().sum())
+    if bad_type:
+        sample = present[numeric.isna()].astype(str).head(3).tolist()
+        findings.append(
+            Finding(col.name, "dtype", f"expected {col.dtype}, found {sample!r}", bad_type)
+        )
+        return findings
+    if col.dtype == "int" and not np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0):
+        rows = int((np.mod(numeric.to_numpy(dtype=float), 1) != 0).sum())
+        findings.append(Finding(col.name, "dtype", "expected int, found fractional values", rows))
+    if not np.all(np.isfinite(numeric.to_numpy(dtype=float))):
+        rows = int((~np.isfinite(numeric.to_numpy(dtype=float))).sum())
+        findings.append(Finding(col.name, "finite", "infinite values", rows))
+    for bound, op, word in ((col.min, np.less, "below min"), (col.max, np.greater, "above max")):
+        if bound is None:
+            continue
+        outside = op(numeric.to_numpy(dtype=float), bound)
+        if outside.any():
+            worst = numeric[outside].min() if word == "below min" else numeric[outside].max()
+            findings.append(
+                Finding(
+                    col.name,
+                    "range",
+                    f"{int(outside.sum())} value(s) {word} {bound:g} (worst {worst:g})",
+                    int(outside.sum()),
+                )
+            )
+    return findings
+
+
+def check_schema(frame: pd.DataFrame, contract: DatasetContract) -> list[Finding]:
+    """Columns present, nothing extra, types, nulls, ranges and categories."""
+    findings: list[Finding] = []
+    if frame.empty:
+        return [Finding("<table>", "empty", "the table has no rows")]
+    expected = set(contract.names)
+    for name in contract.names:
+        if name not in frame.columns:
+            findings.append(Finding(name, "missing", "column is missing"))
+    for name in frame.columns:
+        if name not in expected:
+            findings.append(Finding(str(name), "extra", "column is not in the contract"))
+    for col in contract.columns:
+        if col.name in frame.columns:
+            findings += _check_column(col, frame[col.name], col.name == contract.label)
+    return findings
+
+
+def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI of two frequency vectors over the same bins."""
+    e = np.clip(expected / max(expected.sum(), 1), _PSI_FLOOR, None)
+    a = np.clip(actual / max(actual.sum(), 1), _PSI_FLOOR, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _numeric_psi(reference: np.ndarray, current: np.ndarray, bins: int) -> float:
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:
+        return 0.0 if np.allclose(current, reference[0]) else float("inf")
+    edges[0], edges[-1] = -np.inf, np.inf
+    ref_counts, _ = np.histogram(reference, edges)
+    cur_counts, _ = np.histogram(current, edges)
+    return population_stability_index(ref_counts.astype(float), cur_counts.astype(float))
+
+
+def check_drift(
+    frame: pd.DataFrame,
+    reference: pd.DataFrame,
+    contract: DatasetContract,
+    settings: ValidationSettings,
+) -> list[DriftCheck]:
+    """PSI for every feature, plus the two-sample KS statistic for numeric features."""
+    checks: list[DriftCheck] = []
+    for col in contract.features:
+        if col.name not in frame.columns or col.name not in reference.columns:
+            continue
+        cur, ref = frame[col.name].dropna(), reference[col.name].dropna()
+        if cur.empty or ref.empty:
+            continue
+        if col.numeric:
+            cur_v = pd.to_numeric(cur, errors="coerce").dropna().to_numpy(dtype=float)
+            ref_v = pd.to_numeric(ref, errors="coerce").dropna().to_numpy(dtype=float)
+            if len(cur_v) == 0 or len(ref_v) == 0:
+                continue
+            psi = _numeric_psi(ref_v, cur_v, settings.psi_bins)
+            ks = float(stats.ks_2samp(ref_v, cur_v).statistic)
+            checks.append(DriftCheck(col.name, "psi", psi, settings.psi_max))
+            checks.append(DriftCheck(col.name, "ks", ks, settings.ks_statistic_max))
+        else:
+            cats = list(col.categories or ())
+            ref_counts = ref.astype(str).value_counts().reindex(cats, fill_value=0)
+            cur_counts = cur.astype(str).value_counts().reindex(cats, fill_value=0)
+            psi = population_stability_index(
+                ref_counts.to_numpy(dtype=float), cur_counts.to_numpy(dtype=float)
+            )
+            checks.append(DriftCheck(col.name, "psi", psi, settings.psi_max))
+    return checks
+
+
+def validate(
+    frame: pd.DataFrame,
+    contract: DatasetContract,
+    settings: ValidationSettings,
+    digest: str,
+    reference: pd.DataFrame | None = None,
+) -> ValidationReport:
+    report = ValidationReport(
+        rows=len(frame), digest=digest, findings=check_schema(frame, contract)
+    )
+    # Distribution checks on data that breaks the schema would only add noise.
+    if reference is not None and not report.findings:
+        report.drift = check_drift(frame, reference, contract, settings)
+    return report
