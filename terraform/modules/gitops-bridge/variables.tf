@@ -1,0 +1,122 @@
+variable "environment" {
+  type        = string
+  description = "Environment name (`dev`, `prod`); published as `slipway.io/environment` and used by Argo CD to pick `values/<env>/`."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
+    error_message = "environment must be a short lower-case name."
+  }
+}
+
+variable "aws_region" {
+  type        = string
+  description = "AWS region of the platform; published as `slipway.io/aws-region`."
+}
+
+variable "argocd_namespace" {
+  type        = string
+  description = "Namespace Argo CD is installed in."
+  default     = "argocd"
+}
+
+variable "argocd_chart_version" {
+  type        = string
+  description = "Exact version of the argo-cd Helm chart."
+  default     = "10.1.1"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.argocd_chart_version))
+    error_message = "argocd_chart_version must be an exact version (x.y.z), not a range."
+  }
+}
+
+variable "argocd_values" {
+  type        = list(string)
+  description = "Extra values documents (YAML) for the argo-cd chart, applied after the module's own."
+  default     = []
+}
+
+variable "node_selector" {
+  type        = map(string)
+  description = "Node selector of the Argo CD pods (the system node group)."
+  default     = { "slipway.io/node-pool" = "system" }
+}
+
+variable "cluster_secret_name" {
+  type        = string
+  description = "Name of the Argo CD cluster Secret, and the cluster name Argo CD shows. `in-cluster` replaces Argo CD's implicit local cluster."
+  default     = "in-cluster"
+}
+
+variable "artifacts_bucket_name" {
+  type        = string
+  description = "Name of the artifacts bucket; published as `slipway.io/artifacts-bucket`."
+}
+
+variable "datasets_bucket_name" {
+  type        = string
+  description = "Name of the datasets bucket; published as `slipway.io/datasets-bucket`."
+}
+
+variable "mlflow_role_arn" {
+  type        = string
+  description = "ARN of the MLflow IRSA role; published as `slipway.io/mlflow-role-arn`."
+}
+
+variable "workflows_role_arn" {
+  type        = string
+  description = "ARN of the workflows IRSA role; published as `slipway.io/workflows-role-arn`."
+}
+
+variable "kserve_role_arn" {
+  type        = string
+  description = "ARN of the KServe predictor IRSA role; published as `slipway.io/kserve-role-arn`."
+}
+
+variable "external_secrets_role_arn" {
+  type        = string
+  description = "ARN of the External Secrets IRSA role; published as `slipway.io/external-secrets-role-arn`."
+}
+
+variable "mlflow_db_secret_name" {
+  type        = string
+  description = "Secrets Manager name of the MLflow database credentials; published as `slipway.io/mlflow-db-secret-name`."
+}
+
+variable "mlflow_flask_secret_name" {
+  type        = string
+  description = "Secrets Manager name of the MLflow Flask secret key; published as `slipway.io/mlflow-flask-secret-name`."
+}
+
+variable "git_token_secret_name" {
+  type        = string
+  description = "Secrets Manager name of the git token; published as `slipway.io/git-token-secret-name`."
+}
+
+variable "extra_annotations" {
+  type        = map(string)
+  description = "Additional annotations for the cluster Secret; they cannot override the `slipway.io/` keys the module sets."
+  default     = {}
+}
+
+variable "bootstrap" {
+  type = object({
+    repo_url        = string
+    target_revision = optional(string, "main")
+    path            = optional(string, "argocd/bootstrap")
+    project         = optional(string, "default")
+  })
+  description = "The app-of-apps Application Argo CD starts from (repository, revision, path); null installs Argo CD without it."
+  default     = null
+}
+
+variable "argocd_apps_chart_version" {
+  type        = string
+  description = "Exact version of the argocd-apps Helm chart that creates the bootstrap Application."
+  default     = "2.0.5"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.argocd_apps_chart_version))
+    error_message = "argocd_apps_chart_version must be an exact version (x.y.z), not a range."
+  }
+}

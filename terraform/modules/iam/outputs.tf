@@ -1,0 +1,29 @@
+output "mlflow_role_arn" {
+  description = "ARN of the MLflow IRSA role (artifacts bucket read/write)."
+  value       = aws_iam_role.this["mlflow"].arn
+}
+
+output "workflows_role_arn" {
+  description = "ARN of the workflows IRSA role (datasets read, artifacts read/write, git token)."
+  value       = aws_iam_role.this["workflows"].arn
+}
+
+output "kserve_role_arn" {
+  description = "ARN of the KServe predictor IRSA role (artifacts read-only)."
+  value       = aws_iam_role.this["kserve"].arn
+}
+
+output "external_secrets_role_arn" {
+  description = "ARN of the External Secrets IRSA role (the platform's secrets, read-only)."
+  value       = aws_iam_role.this["external-secrets"].arn
+}
+
+output "role_arns" {
+  description = "Every IRSA role ARN, keyed by component."
+  value       = { for k, r in aws_iam_role.this : k => r.arn }
+}
+
+output "service_accounts" {
+  description = "The `namespace/name` of the service account each role trusts, keyed by component."
+  value       = { for k, sa in local.roles : k => "${sa.namespace}/${sa.name}" }
+}
