@@ -17,14 +17,14 @@ def test_every_workload_keeps_the_contracts(all_rendered: list[Rendered]) -> Non
 
 
 def test_contracts_cover_every_workload_kind(all_rendered: list[Rendered]) -> None:
-    kinds = {
-        w.obj["kind"] for item in all_rendered for obj in item.objects for w in workloads(obj)
-    }
+    kinds = {w.obj["kind"] for item in all_rendered for obj in item.objects for w in workloads(obj)}
     assert {"Deployment", "Job", "InferenceService"} <= kinds
 
 
 def test_insecure_fixture_breaks_every_contract() -> None:
-    errors = "\n".join(contract_errors(load_all((FIXTURES / "insecure-deployment.yaml").read_text())))
+    errors = "\n".join(
+        contract_errors(load_all((FIXTURES / "insecure-deployment.yaml").read_text()))
+    )
     for expected in (
         "host namespaces",
         "runAsNonRoot",

@@ -1,0 +1,253 @@
+"""What each chart promises, asserted on its rendered output."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import CHARTS, Rendered
+
+Rendered_ = dict[tuple[str, str], Rendered]
+
+
+def _values(chart: str, profile: str) -> dict[str, Any]:
+    return yaml.safe_load((CHARTS / chart / "ci" / f"{profile}-values.yaml").read_text()) or {}
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+# --- mlflow -----------------------------------------------------------------------------
+
+
+def test_mlflow_proxies_artifacts_and_reads_secrets_from_external_secrets(
+    rendered: Rendered_,
+) -> None:
+    for profile in ("minimal", "production"):
+        item = rendered["mlflow", profile]
+        server = item.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+        args = server["args"]
+        assert "--serve-artifacts" in args
+        destination = _values("mlflow", profile)["server"]["artifactsDestination"]
+        assert f"--artifacts-destination={destination}" in args
+        env = _env(server)
+        for name in ("MLFLOW_BACKEND_STORE_URI", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+            assert env[name]["secretKeyRef"]["name"] == "mlflow-server", name
+        secret = item.one("ExternalSecret")
+        assert secret["spec"]["target"]["name"] == "mlflow-server"
+        assert "postgresql://" in secret["spec"]["target"]["template"]["data"]["backend-store-uri"]
+        # no credential is in the rendered output, only references to Secrets Manager
+        assert "password:" not in item.text.lower().replace("property:", "")
+
+
+def test_mlflow_db_upgrade_hook_runs_after_the_secret_exists(rendered: Rendered_) -> None:
+    item = rendered["mlflow", "minimal"]
+    job = item.one("Job", "mlflow-db-upgrade")
+    secret = item.one("ExternalSecret")
+    job_hook, secret_hook = job["metadata"]["annotations"], secret["metadata"]["annotations"]
+    assert job_hook["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert secret_hook["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(secret_hook["helm.sh/hook-weight"]) < int(job_hook["helm.sh/hook-weight"])
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert "mlflow db upgrade" in " ".join(container["args"])
+
+
+def test_mlflow_production_has_irsa_auth_hpa_ingress_and_monitoring(rendered: Rendered_) -> None:
+    item = rendered["mlflow", "production"]
+    account = item.one("ServiceAccount")
+    role = _values("mlflow", "production")["serviceAccount"]["roleArn"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    server = item.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "--app-name=basic-auth" in server["args"]
+    assert "basic_auth.ini" in item.one("ExternalSecret")["spec"]["target"]["template"]["data"]
+    assert item.one("HorizontalPodAutoscaler")["spec"]["minReplicas"] == 2
+    assert item.one("PodDisruptionBudget")
+    assert item.one("ServiceMonitor")["spec"]["endpoints"][0]["path"] == "/metrics"
+    host = item.one("Ingress")["spec"]["rules"][0]["host"]
+    assert host in _env(server)["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert "mlflow.mlflow.svc.cluster.local:*" in _env(server)["MLFLOW_SERVER_ALLOWED_HOSTS"]
+
+
+def test_mlflow_minimal_is_one_replica_without_pdb(rendered: Rendered_) -> None:
+    item = rendered["mlflow", "minimal"]
+    assert item.one("Deployment")["spec"]["replicas"] == 1
+    assert item.of_kind("PodDisruptionBudget") == []
+    assert item.of_kind("Ingress") == []
+
+
+# --- model-serving ----------------------------------------------------------------------
+
+
+def test_inference_services_follow_the_values(rendered: Rendered_) -> None:
+    for profile in ("minimal", "production"):
+        item = rendered["model-serving", profile]
+        models = _values("model-serving", profile)["models"]
+        services = {o["metadata"]["name"]: o for o in item.of_kind("InferenceService")}
+        assert sorted(services) == sorted(m["name"] for m in models)
+        for model in models:
+            isvc = services[model["name"]]
+            annotations = isvc["metadata"]["annotations"]
+            assert annotations["serving.kserve.io/deploymentMode"] == "Knative"
+            assert annotations["slipway.io/model-name"] == model["name"]
+            assert annotations["slipway.io/model-version"] == model["modelVersion"]
+            assert annotations["slipway.io/run-id"] == model["runId"]
+            predictor = isvc["spec"]["predictor"]
+            assert predictor.get("canaryTrafficPercent") == model.get("canaryTrafficPercent")
+            assert predictor["serviceAccountName"] == "kserve-predictor"
+
+
+def test_canary_zero_is_rendered_not_dropped(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "production"]
+    isvc = item.one("InferenceService", "image-embedder")
+    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_predictor_runs_slipway_serve(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "minimal"]
+    container = item.one("InferenceService")["spec"]["predictor"]["containers"][0]
+    assert container["image"] == "ghcr.io/slipway-ml/slipway:0.1.0"
+    assert container["args"] == [
+        "serve",
+        "--model-dir",
+        "/mnt/models",
+        "--model-name",
+        "churn-classifier",
+        "--http-port",
+        "8080",
+    ]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    # storageUri goes through tpl: the bucket comes from values, not from git
+    assert _env(container)["STORAGE_URI"] == "s3://example-artifacts/models/churn-classifier/1"
+
+
+def test_gpu_model_gets_gpu_toleration_and_node_selector(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "production"]
+    gpu = item.one("InferenceService", "image-embedder")["spec"]["predictor"]
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert {
+        "key": "nvidia.com/gpu",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    } in (gpu["tolerations"])
+    assert gpu["nodeSelector"] == {"slipway.io/node-pool": "gpu"}
+    cpu = item.one("InferenceService", "churn-classifier")["spec"]["predictor"]
+    assert "tolerations" not in cpu
+    assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"]["limits"]
+
+
+def test_runtime_model_uses_the_kserve_model_spec(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "production"]
+    predictor = item.one("InferenceService", "fraud-sklearn")["spec"]["predictor"]
+    assert predictor["model"]["modelFormat"] == {"name": "sklearn"}
+    assert predictor["model"]["storageUri"].startswith("s3://")
+    assert "containers" not in predictor
+
+
+def test_serving_monitoring_per_model(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "production"]
+    models = [m["name"] for m in _values("model-serving", "production")["models"]]
+    rule = item.one("PrometheusRule")
+    assert [g["name"] for g in rule["spec"]["groups"]] == [f"slipway-model-{m}" for m in models]
+    monitor = item.one("PodMonitor")
+    assert monitor["spec"]["selector"]["matchExpressions"][0]["values"] == models
+    assert "slipway.io/model-version" in monitor["spec"]["podTargetLabels"]
+    assert [o["metadata"]["name"] for o in item.of_kind("PodDisruptionBudget")] == [
+        "churn-classifier-predictor"
+    ]
+
+
+def test_no_models_renders_only_the_service_account(rendered: Rendered_) -> None:
+    item = rendered["model-serving", "no-models"]
+    assert [o["kind"] for o in item.objects] == ["ServiceAccount"]
+
+
+# --- ml-workflows -----------------------------------------------------------------------
+
+
+def test_workflow_rbac_is_least_privilege(rendered: Rendered_) -> None:
+    item = rendered["ml-workflows", "production"]
+    roles = {o["metadata"]["name"]: o for o in item.of_kind("Role")}
+    assert item.of_kind("ClusterRole") == [] and item.of_kind("ClusterRoleBinding") == []
+    for role in roles.values():
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+            assert "secrets" not in rule["resources"]
+            assert not {"delete", "deletecollection", "escalate", "bind"} & set(rule["verbs"])
+    serving = [
+        r for r in roles.values() if any("inferenceservices" in x["resources"] for x in r["rules"])
+    ]
+    assert len(serving) == 1
+    assert serving[0]["metadata"]["namespace"] == "model-serving"
+    assert "patch" in serving[0]["rules"][0]["verbs"]
+    for binding in item.of_kind("RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "ml-workflows", "namespace": "ml-workflows"}
+        ]
+
+
+def test_artifact_repository_uses_irsa_not_keys(rendered: Rendered_) -> None:
+    item = rendered["ml-workflows", "production"]
+    config = item.one("ConfigMap", "artifact-repositories")
+    repository = yaml.safe_load(config["data"]["default-v1-s3-artifact-repository"])["s3"]
+    assert repository["useSDKCreds"] is True
+    assert repository["bucket"] == "example-prod-artifacts"
+    assert not {"accessKeySecret", "secretKeySecret"} & set(repository)
+    annotation = config["metadata"]["annotations"][
+        "workflows.argoproj.io/default-artifact-repository"
+    ]
+    assert annotation in config["data"]
+
+
+def test_workflow_secrets_come_from_external_secrets(rendered: Rendered_) -> None:
+    names = {
+        o["metadata"]["name"]
+        for o in rendered["ml-workflows", "production"].of_kind("ExternalSecret")
+    }
+    assert names == {"git-token", "mlflow-credentials"}
+    account = rendered["ml-workflows", "production"].one("ServiceAccount")
+    assert account["metadata"]["name"] == "ml-workflows"
+    assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
+
+
+def test_ml_workflows_renders_without_workflow_files(rendered: Rendered_) -> None:
+    files = list((CHARTS / "ml-workflows" / "files" / "workflows").glob("*.yaml"))
+    count = len(rendered["ml-workflows", "minimal"].of_kind("WorkflowTemplate"))
+    assert count == 0 if not files else count >= 1
+
+
+# --- platform-monitoring ----------------------------------------------------------------
+
+
+def test_dashboards_carry_the_grafana_sidecar_label(rendered: Rendered_) -> None:
+    item = rendered["platform-monitoring", "minimal"]
+    dashboards = [o for o in item.of_kind("ConfigMap")]
+    assert len(dashboards) == len(
+        list((CHARTS / "platform-monitoring/files/dashboards").glob("*.json"))
+    )
+    for config in dashboards:
+        assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert item.of_kind("PrometheusRule")
+    assert rendered["platform-monitoring", "disabled"].objects == []
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_rendered_rules_pass_promtool(rendered: Rendered_, tmp_path: Path) -> None:
+    rules = [
+        rule
+        for key in (("model-serving", "production"), ("platform-monitoring", "production"))
+        for rule in rendered[key].of_kind("PrometheusRule")
+    ]
+    assert rules
+    for i, rule in enumerate(rules):
+        path = tmp_path / f"rules-{i}.yaml"
+        path.write_text(yaml.safe_dump(rule["spec"]))
+        result = subprocess.run(
+            ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
