@@ -226,7 +226,7 @@ def test_ml_workflows_renders_without_workflow_files(rendered: Rendered_) -> Non
 
 def test_dashboards_carry_the_grafana_sidecar_label(rendered: Rendered_) -> None:
     item = rendered["platform-monitoring", "minimal"]
-    dashboards = [o for o in item.of_kind("ConfigMap")]
+    dashboards = item.of_kind("ConfigMap")
     assert len(dashboards) == len(
         list((CHARTS / "platform-monitoring/files/dashboards").glob("*.json"))
     )
