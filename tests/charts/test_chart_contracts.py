@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from chart_contracts import contract_errors, image_errors, workloads
-from conftest import FIXTURES, Rendered, load_all
+from chart_render import FIXTURES, Rendered, load_all
 
 SKIP = re.compile(r"^(CKV2?_K8S_\d+)=(.+)$")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import values_docs
-from conftest import CHARTS, NAMESPACES
+from chart_render import CHARTS, NAMESPACES
 
 
 @pytest.mark.parametrize("chart", sorted(NAMESPACES))

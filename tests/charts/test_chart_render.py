@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CHARTS, FIXTURES, NAMESPACES, PROFILES, Rendered, helm, load_all, run
+from chart_render import CHARTS, FIXTURES, NAMESPACES, PROFILES, Rendered, helm, load_all, run
 
 from slipway.manifests import validate_manifest, validate_manifests
 

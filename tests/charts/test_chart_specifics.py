@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CHARTS, Rendered
+from chart_render import CHARTS, Rendered
 
 Rendered_ = dict[tuple[str, str], Rendered]
 

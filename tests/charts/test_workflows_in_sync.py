@@ -7,7 +7,7 @@ to fail (xfail); once workflows/rendered exists it is a real test.
 from __future__ import annotations
 
 import pytest
-from conftest import CHARTS, REPO, Rendered
+from chart_render import CHARTS, REPO, Rendered
 
 RENDERED = REPO / "workflows" / "rendered"
 CHART_FILES = CHARTS / "ml-workflows" / "files" / "workflows"

@@ -1,0 +1,188 @@
+"""Offline checks of the Argo CD manifests; each check returns error messages.
+
+ApplicationSets are rendered for fake clusters by substituting the few Go-template forms the
+manifests use (`.name`, `.server`, `index .metadata.annotations "<key>"`); any other template
+expression is an error, so nothing passes unrendered.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ARGOCD = REPO / "argocd"
+OUR_REPO = "https://github.com/slipway-ml/slipway.git"
+ENVIRONMENTS = ("dev", "prod")
+PINNED = re.compile(r"^v?\d+\.\d+\.\d+$")
+_EXPR = re.compile(r"\{\{(.*?)\}\}")
+_ANNOTATION = re.compile(r'^\s*index \.metadata\.annotations "([^"]+)"\s*$')
+ANNOTATIONS = (
+    "aws-region",
+    "artifacts-bucket",
+    "datasets-bucket",
+    "mlflow-role-arn",
+    "workflows-role-arn",
+    "kserve-role-arn",
+    "external-secrets-role-arn",
+    "mlflow-db-secret-name",
+    "mlflow-flask-secret-name",
+    "git-token-secret-name",
+    "environment",
+)
+
+Obj = dict[str, Any]
+
+
+def load(path: Path) -> list[Obj]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def manifests() -> dict[Path, list[Obj]]:
+    """Every Kubernetes manifest under argocd/ (values/ holds Helm values, not manifests)."""
+    return {
+        path: load(path)
+        for path in sorted(ARGOCD.rglob("*.yaml"))
+        if "values" not in path.relative_to(ARGOCD).parts
+    }
+
+
+def fake_cluster(environment: str) -> Obj:
+    annotations = {f"slipway.io/{key}": f"{environment}-{key}" for key in ANNOTATIONS}
+    annotations |= {
+        "slipway.io/environment": environment,
+        "slipway.io/aws-region": "eu-west-1",
+        "slipway.io/artifacts-bucket": f"slipway-{environment}-artifacts",
+        "slipway.io/datasets-bucket": f"slipway-{environment}-datasets",
+    }
+    for role in ("mlflow", "workflows", "kserve", "external-secrets"):
+        arn = f"arn:aws:iam::123456789012:role/slipway-{environment}-{role}"
+        annotations[f"slipway.io/{role}-role-arn"] = arn
+    return {
+        "name": f"{environment}-cluster",
+        "server": f"https://{environment}.example.com",
+        "metadata": {"annotations": annotations, "labels": {}},
+    }
+
+
+def _substitute(text: str, cluster: Obj) -> str:
+    def one(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        if expression in (".name", ".server"):
+            return str(cluster[expression[1:]])
+        annotation = _ANNOTATION.match(expression)
+        if annotation:
+            return str(cluster["metadata"]["annotations"][annotation.group(1)])
+        raise ValueError(f"unsupported template expression: {{{{{match.group(1)}}}}}")
+
+    return _EXPR.sub(one, text)
+
+
+def _walk(value: Any, cluster: Obj) -> Any:
+    if isinstance(value, str):
+        return _substitute(value, cluster)
+    if isinstance(value, list):
+        return [_walk(v, cluster) for v in value]
+    if isinstance(value, dict):
+        return {_walk(k, cluster): _walk(v, cluster) for k, v in value.items()}
+    return value
+
+
+def render_application_set(appset: Obj, cluster: Obj) -> Obj:
+    """The Application an ApplicationSet's cluster generator makes for one cluster."""
+    template = copy.deepcopy(appset["spec"]["template"])
+    app = _walk(template, cluster)
+    app["metadata"]["namespace"] = appset["metadata"]["namespace"]
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **app}
+
+
+def applications() -> list[Obj]:
+    """Every Application: the plain ones and those each ApplicationSet makes for dev and prod."""
+    out = []
+    for objs in manifests().values():
+        for obj in objs:
+            if obj["kind"] == "Application":
+                out.append(obj)
+            elif obj["kind"] == "ApplicationSet":
+                out += [render_application_set(obj, fake_cluster(e)) for e in ENVIRONMENTS]
+    return out
+
+
+def sources(app: Obj) -> list[Obj]:
+    spec = app["spec"]
+    return spec.get("sources") or [spec["source"]]
+
+
+def value_files(app: Obj) -> list[Path]:
+    """The value files of an Application, resolved to paths in this repository."""
+    refs = {s["ref"] for s in sources(app) if "ref" in s}
+    out = []
+    for source in sources(app):
+        for name in (source.get("helm") or {}).get("valueFiles", []):
+            if name.startswith("$"):
+                ref, _, rest = name[1:].partition("/")
+                out.append(REPO / rest if ref in refs else Path(f"<no ref source {ref}>"))
+            else:
+                out.append(REPO / source.get("path", "") / name)
+    return out
+
+
+def application_errors(app: Obj, projects: set[str]) -> list[str]:
+    """Project, source paths, pinned upstream versions, value files that exist."""
+    name = app["metadata"]["name"]
+    errors = []
+    project = app["spec"].get("project")
+    if project == "default" or project not in projects:
+        errors.append(f"{name}: project {project!r} is not one of {sorted(projects)}")
+    for source in sources(app):
+        repo, revision = source.get("repoURL", ""), str(source.get("targetRevision", ""))
+        if repo == OUR_REPO:
+            if revision != "main":
+                errors.append(f"{name}: our repository must track main, not {revision!r}")
+            path = source.get("path")
+            if path is not None and not (REPO / path).is_dir():
+                errors.append(f"{name}: path {path} does not exist")
+            if (
+                path
+                and (source.get("helm") is not None)
+                and not (REPO / path / "Chart.yaml").is_file()
+            ):
+                errors.append(f"{name}: {path} is not a chart")
+        else:
+            if not source.get("chart"):
+                errors.append(f"{name}: upstream source {repo} names no chart")
+            if not PINNED.match(revision):
+                errors.append(f"{name}: {repo} targetRevision {revision!r} is not a pinned version")
+    for path in value_files(app):
+        if not path.is_file():
+            errors.append(f"{name}: value file {path} does not exist")
+    return errors
+
+
+def project_errors(project: Obj) -> list[str]:
+    """An AppProject is restrictive: no wildcard repositories, namespaces or cluster kinds."""
+    name, spec = project["metadata"]["name"], project["spec"]
+    errors = []
+    if name == "default":
+        errors.append("the default project must not be defined here")
+    if not spec.get("sourceRepos") or "*" in spec["sourceRepos"]:
+        errors.append(f"{name}: sourceRepos must list repositories, not '*'")
+    for destination in spec.get("destinations", []):
+        if destination.get("namespace") in (None, "*", ""):
+            errors.append(f"{name}: destination {destination} allows every namespace")
+    for kind in spec.get("clusterResourceWhitelist", []):
+        if "*" in (kind.get("group"), kind.get("kind")):
+            errors.append(f"{name}: clusterResourceWhitelist allows {kind}")
+    return errors
+
+
+def sync_options(app: Obj) -> set[str]:
+    return set((app["spec"].get("syncPolicy") or {}).get("syncOptions", []))
+
+
+def wave(obj: Obj) -> int:
+    return int((obj["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave", 0))

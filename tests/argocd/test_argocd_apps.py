@@ -1,0 +1,263 @@
+"""The Argo CD manifests: valid, restrictive, pinned, layered, and rendering what they promise."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from argocd_checks import (
+    ARGOCD,
+    ENVIRONMENTS,
+    REPO,
+    application_errors,
+    applications,
+    fake_cluster,
+    load,
+    manifests,
+    project_errors,
+    render_application_set,
+    sources,
+    sync_options,
+    value_files,
+    wave,
+)
+from ruamel.yaml import YAML
+
+from slipway.manifests import validate_manifests
+
+FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(REPO / "tests" / "charts"))
+CRD_HEAVY = {
+    "cert-manager",
+    "external-secrets",
+    "knative-operator",
+    "kserve-crd",
+    "kube-prometheus-stack",
+    "argo-workflows",
+}
+
+
+def _by_kind(kind: str) -> list[dict[str, Any]]:
+    return [o for objs in manifests().values() for o in objs if o["kind"] == kind]
+
+
+def _projects() -> set[str]:
+    return {p["metadata"]["name"] for p in _by_kind("AppProject")}
+
+
+def _app(name: str, environment: str = "dev") -> dict[str, Any]:
+    appset = next(a for a in _by_kind("ApplicationSet") if a["metadata"]["name"] == name)
+    return render_application_set(appset, fake_cluster(environment))
+
+
+def test_every_manifest_and_generated_application_is_schema_valid(crd_schema_dir: Path) -> None:
+    errors = [
+        f"{path.relative_to(REPO)}: {e}"
+        for path, objs in manifests().items()
+        for e in validate_manifests(objs, crd_schema_dir)
+    ]
+    errors += validate_manifests(applications(), crd_schema_dir)
+    assert errors == []
+
+
+def test_cluster_secret_store_in_values_is_schema_valid(crd_schema_dir: Path) -> None:
+    extra = _app("external-secrets")["spec"]["sources"][0]["helm"]["valuesObject"]["extraObjects"]
+    assert [o["kind"] for o in extra] == ["ClusterSecretStore"]
+    assert validate_manifests(extra, crd_schema_dir) == []
+    assert extra[0]["spec"]["provider"]["aws"]["region"] == "eu-west-1"
+
+
+def test_every_application_is_consistent() -> None:
+    apps = applications()
+    assert len(apps) >= 2 * len(_by_kind("ApplicationSet"))
+    errors = [e for app in apps for e in application_errors(app, _projects())]
+    assert errors == []
+
+
+def test_the_checks_catch_bad_applications() -> None:
+    bad = {a["metadata"]["name"]: a for a in load(FIXTURES / "bad-applications.yaml")}
+    expected = {
+        "missing-path": "does not exist",
+        "unpinned-revision": "not a pinned version",
+        "default-project": "project 'default'",
+        "missing-values-file": "value file",
+        "head-revision": "not a pinned version",
+    }
+    for name, message in expected.items():
+        errors = application_errors(bad[name], _projects())
+        assert any(message in e for e in errors), f"{name}: {errors}"
+
+
+def test_projects_are_restrictive() -> None:
+    assert _projects() == {"platform", "ml-workloads"}
+    assert [e for p in _by_kind("AppProject") for e in project_errors(p)] == []
+    errors = project_errors(load(FIXTURES / "open-project.yaml")[0])
+    assert len(errors) == 3
+
+
+def test_no_application_uses_the_default_project() -> None:
+    for app in applications():
+        assert app["spec"]["project"] in {"platform", "ml-workloads"}
+    workloads = {a["spec"]["destination"]["namespace"] for a in applications()}
+    assert {"mlflow", "model-serving", "ml-workflows"} <= workloads
+
+
+def test_unknown_template_expressions_are_errors() -> None:
+    appset = load(FIXTURES / "unknown-template.yaml")[0]
+    with pytest.raises(ValueError, match="unsupported template expression"):
+        render_application_set(appset, fake_cluster("dev"))
+
+
+def test_root_application_bootstraps_projects_and_application_sets() -> None:
+    root = load(ARGOCD / "bootstrap" / "root.yaml")[0]
+    assert root["spec"]["project"] == "platform"
+    include = root["spec"]["source"]["directory"]["include"]
+    assert "projects/*.yaml" in include and "applications/*.yaml" in include
+    assert (REPO / root["spec"]["source"]["path"] / "projects").is_dir()
+
+
+def test_sync_waves_put_namespaces_and_crds_first() -> None:
+    waves = {a["metadata"]["name"]: wave(a) for a in _by_kind("ApplicationSet")}
+    assert all(wave(p) < min(waves.values()) for p in _by_kind("AppProject"))
+    assert waves["namespaces"] < min(waves[n] for n in CRD_HEAVY)
+    assert max(waves[n] for n in CRD_HEAVY) < min(waves[n] for n in ("knative-serving", "kserve"))
+    assert waves["kserve"] < waves["model-serving"]
+    assert max(waves[n] for n in CRD_HEAVY) < waves["mlflow"] < waves["model-serving"]
+    for appset in _by_kind("ApplicationSet"):
+        template_wave = appset["spec"]["template"]["metadata"]["annotations"]
+        assert int(template_wave["argocd.argoproj.io/sync-wave"]) == wave(appset)
+
+
+def test_crd_heavy_charts_use_server_side_apply() -> None:
+    for name in CRD_HEAVY:
+        assert "ServerSideApply=true" in sync_options(_app(name)), name
+
+
+def test_canary_field_is_ignored_and_respected() -> None:
+    for environment in ENVIRONMENTS:
+        app = _app("model-serving", environment)
+        assert "RespectIgnoreDifferences=true" in sync_options(app)
+        assert {
+            "group": "serving.kserve.io",
+            "kind": "InferenceService",
+            "jsonPointers": ["/spec/predictor/canaryTrafficPercent"],
+        } in app["spec"]["ignoreDifferences"]
+
+
+def test_values_are_layered_default_then_environment() -> None:
+    for app in applications():
+        files = [str(p.relative_to(REPO)) for p in value_files(app)]
+        if not files:
+            continue
+        environment = app["metadata"]["name"].split("-cluster-")[0]
+        component = Path(files[0]).stem
+        assert files == [
+            f"argocd/values/default/{component}.yaml",
+            f"argocd/values/{environment}/{component}.yaml",
+        ]
+
+
+def test_account_values_come_from_cluster_annotations() -> None:
+    text = "\n".join(p.read_text() for p in sorted((ARGOCD / "applications").glob("*.yaml")))
+    assert "123456789012" not in text and "arn:aws" not in text
+    mlflow = _app("mlflow", "prod")["spec"]["sources"][0]["helm"]["valuesObject"]
+    assert mlflow["serviceAccount"]["roleArn"].endswith("slipway-prod-mlflow")
+    assert mlflow["server"]["artifactsDestination"] == "s3://slipway-prod-artifacts/mlflow"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_serving_values_file_has_the_shape_the_rollout_edits(environment: str) -> None:
+    path = ARGOCD / "values" / environment / "model-serving.yaml"
+    yaml_rt = YAML()
+    data = yaml_rt.load(path.read_text())
+    assert list(data) == ["models"]
+    for model in data["models"]:
+        assert {"name", "modelVersion", "runId", "storageUri"} <= set(model)
+        assert isinstance(model["modelVersion"], str)
+    # a comment-preserving edit, as promotion does it, keeps the comments
+    data["models"][0]["modelVersion"] = "42"
+    out = io.StringIO()
+    yaml_rt.dump(data, out)
+    assert out.getvalue().startswith("# model-serving")
+    assert 'modelVersion: "42"' in out.getvalue() or "modelVersion: '42'" in out.getvalue()
+
+
+OUR_CHARTS = ("mlflow", "model-serving", "ml-workflows", "platform-monitoring")
+
+
+@pytest.fixture(scope="module")
+def argo_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[Any]]:
+    """Our charts rendered as Argo CD renders them: value files, then the valuesObject."""
+    from chart_render import helm
+
+    out = {}
+    tmp = tmp_path_factory.mktemp("argo-values")
+    for name in OUR_CHARTS:
+        for environment in ENVIRONMENTS:
+            app = _app(name, environment)
+            source = sources(app)[0]
+            args = [helm(), "template", source["helm"]["releaseName"], str(REPO / source["path"])]
+            args += ["--namespace", app["spec"]["destination"]["namespace"]]
+            for path in value_files(app):
+                args += ["--values", str(path)]
+            if "valuesObject" in source["helm"]:
+                extra = tmp / f"{name}-{environment}.yaml"
+                extra.write_text(yaml.safe_dump(source["helm"]["valuesObject"]))
+                args += ["--values", str(extra)]
+            result = subprocess.run(args, capture_output=True, text=True, check=False)
+            assert result.returncode == 0, f"{name} ({environment}): {result.stderr}"
+            out[name, environment] = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return out
+
+
+def test_our_charts_render_as_argo_cd_renders_them(
+    argo_rendered: dict[tuple[str, str], list[Any]], crd_schema_dir: Path
+) -> None:
+    from chart_contracts import contract_errors
+
+    for (name, environment), objects in argo_rendered.items():
+        assert validate_manifests(objects, crd_schema_dir) == [], (name, environment)
+        assert contract_errors(objects) == [], (name, environment)
+
+
+def test_workload_charts_stay_within_the_ml_workloads_project(
+    argo_rendered: dict[tuple[str, str], list[Any]],
+) -> None:
+    project = next(p for p in _by_kind("AppProject") if p["metadata"]["name"] == "ml-workloads")
+    allowed = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    namespaces = {d["namespace"] for d in project["spec"]["destinations"]}
+    for (name, environment), objects in argo_rendered.items():
+        if _app(name)["spec"]["project"] != "ml-workloads":
+            continue
+        for obj in objects:
+            hook = (obj["metadata"].get("annotations") or {}).get("helm.sh/hook", "")
+            if hook == "test":
+                continue  # Argo CD does not apply helm test hooks
+            group = obj["apiVersion"].rpartition("/")[0]
+            assert (group, obj["kind"]) in allowed, (name, environment, obj["kind"])
+            assert obj["metadata"]["namespace"] in namespaces, (name, obj["metadata"]["name"])
+
+
+def test_environment_model_versions_reach_the_inference_services(
+    argo_rendered: dict[tuple[str, str], list[Any]],
+) -> None:
+    for environment in ENVIRONMENTS:
+        values = yaml.safe_load(
+            (ARGOCD / "values" / environment / "model-serving.yaml").read_text()
+        )
+        services = {
+            o["metadata"]["name"]: o
+            for o in argo_rendered["model-serving", environment]
+            if o["kind"] == "InferenceService"
+        }
+        for model in values["models"]:
+            annotations = services[model["name"]]["metadata"]["annotations"]
+            assert annotations["slipway.io/model-version"] == model["modelVersion"]
+            container = services[model["name"]]["spec"]["predictor"]["containers"][0]
+            uri = next(e["value"] for e in container["env"] if e["name"] == "STORAGE_URI")
+            assert uri.startswith(f"s3://slipway-{environment}-artifacts/")
