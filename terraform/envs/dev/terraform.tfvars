@@ -36,3 +36,7 @@ noncurrent_version_expiration_days = 30
 secret_recovery_window_days        = 7
 
 argocd_chart_version = "10.1.1"
+gitops_bootstrap = {
+  repo_url        = "https://github.com/slipway-ml/slipway.git"
+  target_revision = "main"
+}

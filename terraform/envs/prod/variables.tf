@@ -142,8 +142,9 @@ variable "gitops_bootstrap" {
   type = object({
     repo_url        = string
     target_revision = optional(string, "main")
-    path            = optional(string, "argocd/bootstrap")
+    path            = optional(string, "argocd")
+    include         = optional(string, "{projects/*.yaml,bootstrap/*.yaml}")
   })
-  description = "Repository, revision and path of the app of apps Argo CD starts from; null installs Argo CD without it."
+  description = "Repository and revision Argo CD bootstraps from (the AppProjects and the root app of apps); null installs Argo CD without them."
   default     = null
 }

@@ -87,6 +87,10 @@ resource "helm_release" "bootstrap" {
           repoURL        = var.bootstrap.repo_url
           targetRevision = var.bootstrap.target_revision
           path           = var.bootstrap.path
+          directory = {
+            recurse = true
+            include = var.bootstrap.include
+          }
         }
         destination = {
           server    = "https://kubernetes.default.svc"

@@ -103,10 +103,11 @@ variable "bootstrap" {
   type = object({
     repo_url        = string
     target_revision = optional(string, "main")
-    path            = optional(string, "argocd/bootstrap")
+    path            = optional(string, "argocd")
+    include         = optional(string, "{projects/*.yaml,bootstrap/*.yaml}")
     project         = optional(string, "default")
   })
-  description = "The app-of-apps Application Argo CD starts from (repository, revision, path); null installs Argo CD without it."
+  description = "The Application Argo CD starts from: it syncs the AppProjects and the root app of apps (`argocd/projects/`, `argocd/bootstrap/`) from this repository and revision. null installs Argo CD without it."
   default     = null
 }
 

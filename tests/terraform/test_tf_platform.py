@@ -1,0 +1,539 @@
+"""What the Terraform builds: read from the parsed code, the way a reviewer would check it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tf_helpers import (
+    ENVS_DIR,
+    MODULES_DIR,
+    REPO_ROOT,
+    Config,
+    expression,
+    load_config,
+    parse_file,
+    strings,
+    unquote,
+)
+
+ANNOTATION_KEYS = {
+    "slipway.io/aws-region",
+    "slipway.io/artifacts-bucket",
+    "slipway.io/datasets-bucket",
+    "slipway.io/mlflow-role-arn",
+    "slipway.io/workflows-role-arn",
+    "slipway.io/kserve-role-arn",
+    "slipway.io/external-secrets-role-arn",
+    "slipway.io/mlflow-db-secret-name",
+    "slipway.io/mlflow-flask-secret-name",
+    "slipway.io/git-token-secret-name",
+    "slipway.io/environment",
+}
+
+SERVICE_ACCOUNTS = {
+    "mlflow": ("mlflow", "mlflow"),
+    "workflows": ("ml-workflows", "ml-workflows"),
+    "kserve": ("model-serving", "kserve-predictor"),
+    "external_secrets": ("external-secrets", "external-secrets"),
+}
+
+
+def module(name: str) -> Config:
+    return load_config(MODULES_DIR / name)
+
+
+def block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """The single nested block `name` of a parsed body."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list), f"no {name} block"
+    assert len(blocks) == 1, f"expected one {name} block"
+    return dict(blocks[0])
+
+
+def tfvars(env: str) -> dict[str, Any]:
+    return parse_file(ENVS_DIR / env / "terraform.tfvars")
+
+
+def keys(mapping: dict[str, Any]) -> set[str]:
+    return {unquote(k) for k in mapping}
+
+
+################################################################################
+# gpu-cluster
+################################################################################
+
+
+def test_gpu_node_groups_scale_from_zero_to_their_cap() -> None:
+    gpu = module("gpu-cluster").resources[("aws_eks_node_group", "gpu")]
+    scaling = block(gpu, "scaling_config")
+    assert scaling["min_size"] == 0
+    assert scaling["desired_size"] == 0
+    assert expression(scaling["max_size"]) == "each.value.max_size"
+    ignored = str(block(gpu, "lifecycle")["ignore_changes"])
+    assert "desired_size" in ignored, "the autoscaler owns the current size"
+
+
+def test_gpu_node_groups_are_tainted_and_labelled() -> None:
+    config = module("gpu-cluster")
+    gpu = config.resources[("aws_eks_node_group", "gpu")]
+    taint = block(gpu, "taint")
+    assert (unquote(taint["key"]), unquote(taint["value"]), unquote(taint["effect"])) == (
+        "nvidia.com/gpu",
+        "true",
+        "NO_SCHEDULE",
+    )
+    assert expression(gpu["labels"]) == "local.gpu_labels[each.key]"
+    assert {unquote(k): unquote(v) for k, v in config.locals["gpu_pool_label"].items()} == {
+        "slipway.io/node-pool": "gpu"
+    }
+    labels = expression(config.locals["gpu_labels"])
+    assert "local.gpu_pool_label" in labels
+    assert labels.index("g.labels") < labels.index("local.gpu_pool_label"), (
+        "users cannot override the pool label"
+    )
+
+
+def test_gpu_cap_is_required_and_bounded() -> None:
+    variable = module("gpu-cluster").variables["gpu_node_groups"]
+    assert "default" not in variable
+    assert "max_size = number" in str(variable["type"])
+    conditions = [str(v["condition"]) for v in variable["validation"]]
+    assert any("g.max_size >= 1" in c and "g.max_size <= 64" in c for c in conditions)
+
+
+def test_autoscaler_can_scale_gpu_groups_up_from_zero() -> None:
+    config = module("gpu-cluster")
+    assert ("aws_autoscaling_group_tag", "gpu_node_template") in config.resources
+    template = " ".join(strings(config.locals["gpu_asg_tags"]))
+    assert "k8s.io/cluster-autoscaler/node-template/taint/" in template
+    assert "k8s.io/cluster-autoscaler/node-template/label/" in template
+    assert "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" in template
+
+
+def test_cluster_logs_encrypts_secrets_and_supports_irsa() -> None:
+    config = module("gpu-cluster")
+    cluster = config.resources[("aws_eks_cluster", "this")]
+    assert expression(cluster["enabled_cluster_log_types"]) == "var.control_plane_log_types"
+    assert [unquote(t) for t in config.variables["control_plane_log_types"]["default"]] == [
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    ]
+    encryption = block(cluster, "encryption_config")
+    assert [unquote(r) for r in encryption["resources"]] == ["secrets"]
+    assert expression(block(encryption, "provider")["key_arn"]) == "var.kms_key_arn"
+    oidc = config.resources[("aws_iam_openid_connect_provider", "this")]
+    assert [unquote(c) for c in oidc["client_id_list"]] == ["sts.amazonaws.com"]
+    log_group = config.resources[("aws_cloudwatch_log_group", "cluster")]
+    assert expression(log_group["kms_key_id"]) == "var.kms_key_arn"
+
+
+def test_api_endpoint_is_private_by_default_and_never_open_to_the_world() -> None:
+    config = module("gpu-cluster")
+    vpc = block(config.resources[("aws_eks_cluster", "this")], "vpc_config")
+    assert vpc["endpoint_private_access"] is True
+    assert config.variables["endpoint_public_access"]["default"] is False
+    validation = str(config.variables["endpoint_public_access_cidrs"]["validation"])
+    assert "0.0.0.0/0" in validation
+    precondition = str(
+        block(config.resources[("aws_eks_cluster", "this")], "lifecycle")["precondition"]
+    )
+    assert "length(var.endpoint_public_access_cidrs) > 0" in precondition
+
+
+def test_nodes_require_imdsv2_and_encrypt_their_disks() -> None:
+    config = module("gpu-cluster")
+    for name in ("system", "gpu"):
+        template = config.resources[("aws_launch_template", name)]
+        metadata = block(template, "metadata_options")
+        assert unquote(metadata["http_tokens"]) == "required"
+        assert metadata["http_put_response_hop_limit"] == 1
+        assert block(block(template, "block_device_mappings"), "ebs")["encrypted"] is True
+
+
+################################################################################
+# object-storage
+################################################################################
+
+
+def test_data_buckets_are_versioned_kms_encrypted_private_and_logged() -> None:
+    config = module("object-storage")
+    assert set(keys(config.locals["data_buckets"])) == {"datasets", "artifacts"}
+    versioning = block(
+        config.resources[("aws_s3_bucket_versioning", "data")], "versioning_configuration"
+    )
+    assert unquote(versioning["status"]) == "Enabled"
+    sse = block(
+        block(
+            config.resources[("aws_s3_bucket_server_side_encryption_configuration", "data")], "rule"
+        ),
+        "apply_server_side_encryption_by_default",
+    )
+    assert unquote(sse["sse_algorithm"]) == "aws:kms"
+    assert expression(sse["kms_master_key_id"]) == "var.kms_key_arn"
+    pab = config.resources[("aws_s3_bucket_public_access_block", "data")]
+    assert all(
+        pab[k] is True
+        for k in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    logging = config.resources[("aws_s3_bucket_logging", "data")]
+    assert expression(logging["target_bucket"]) == "aws_s3_bucket.logs.id"
+    ownership = block(config.resources[("aws_s3_bucket_ownership_controls", "data")], "rule")
+    assert unquote(ownership["object_ownership"]) == "BucketOwnerEnforced"
+
+
+def test_data_buckets_deny_requests_without_tls() -> None:
+    document = module("object-storage").data[("aws_iam_policy_document", "data")]
+    deny = [s for s in document["statement"] if unquote(s.get("effect")) == "Deny"]
+    conditions = [block(s, "condition") for s in deny]
+    assert any(
+        unquote(c["variable"]) == "aws:SecureTransport"
+        and [unquote(v) for v in c["values"]] == ["false"]
+        for c in conditions
+    )
+    assert module("object-storage").resources[("aws_s3_bucket_policy", "data")]
+
+
+def test_data_buckets_have_lifecycle_rules() -> None:
+    rules = module("object-storage").resources[("aws_s3_bucket_lifecycle_configuration", "data")][
+        "rule"
+    ]
+    ids = {unquote(r["id"]) for r in rules}
+    assert ids == {
+        "abort-incomplete-multipart-uploads",
+        "expire-noncurrent-versions",
+        "transition-to-infrequent-access",
+    }
+    assert all(unquote(r["status"]) == "Enabled" for r in rules)
+
+
+################################################################################
+# secrets and mlflow-db
+################################################################################
+
+
+def test_kms_key_rotates_and_secrets_use_it() -> None:
+    config = module("secrets")
+    key = config.resources[("aws_kms_key", "this")]
+    assert key["enable_key_rotation"] is True
+    secrets = [
+        body
+        for (rtype, _), body in config.resources.items()
+        if rtype == "aws_secretsmanager_secret"
+    ]
+    assert len(secrets) == 3
+    assert all(expression(s["kms_key_id"]) == "aws_kms_key.this.arn" for s in secrets)
+
+
+def test_generated_credentials_come_from_random_password() -> None:
+    config = module("secrets")
+    assert {name for rtype, name in config.resources if rtype == "random_password"} == {
+        "mlflow_db",
+        "mlflow_flask",
+    }
+    db = " ".join(strings(config.resources[("aws_secretsmanager_secret_version", "mlflow_db")]))
+    assert "random_password.mlflow_db.result" in db
+    # The git token's value never passes through Terraform.
+    assert ("aws_secretsmanager_secret_version", "git_token") not in config.resources
+
+
+def test_database_is_encrypted_private_backed_up_and_switchable() -> None:
+    config = module("mlflow-db")
+    db = config.resources[("aws_db_instance", "this")]
+    assert db["storage_encrypted"] is True
+    assert db["publicly_accessible"] is False
+    assert expression(db["kms_key_id"]) == "var.kms_key_arn"
+    assert expression(db["multi_az"]) == "var.multi_az"
+    assert expression(db["deletion_protection"]) == "var.deletion_protection"
+    assert expression(db["backup_retention_period"]) == "var.backup_retention_days"
+    assert db["skip_final_snapshot"] is False
+    assert "backup_retention_days >= 1" in str(
+        config.variables["backup_retention_days"]["validation"]
+    )
+    assert config.variables["password"]["sensitive"] is True
+    parameters = {
+        unquote(p["name"]): unquote(p["value"])
+        for p in config.resources[("aws_db_parameter_group", "this")]["parameter"]
+    }
+    assert parameters["rds.force_ssl"] == "1"
+
+
+################################################################################
+# iam
+################################################################################
+
+
+def iam_documents() -> dict[str, dict[str, Any]]:
+    config = module("iam")
+    return {
+        name: body
+        for (rtype, name), body in config.data.items()
+        if rtype == "aws_iam_policy_document" and name != "assume"
+    }
+
+
+def test_irsa_roles_trust_exactly_one_service_account_each() -> None:
+    config = module("iam")
+    type_text = str(config.variables["service_accounts"]["type"])
+    for component, (namespace, name) in SERVICE_ACCOUNTS.items():
+        default = re.escape(f'{{namespace = "{namespace}", name = "{name}"}}')
+        shape = re.escape("optional(object({namespace = string, name = string}), ")
+        pattern = rf"{component} = {shape}{default}\)"
+        assert re.search(pattern, type_text), f"{component} should trust {namespace}/{name}"
+    statement = block(config.data[("aws_iam_policy_document", "assume")], "statement")
+    assert [unquote(a) for a in statement["actions"]] == ["sts:AssumeRoleWithWebIdentity"]
+    conditions = {
+        unquote(c["variable"]): [unquote(v) for v in c["values"]] for c in statement["condition"]
+    }
+    assert conditions == {
+        "${var.oidc_issuer}:sub": [
+            "system:serviceaccount:${each.value.namespace}:${each.value.name}"
+        ],
+        "${var.oidc_issuer}:aud": ["sts.amazonaws.com"],
+    }
+    assert all(unquote(c["test"]) == "StringEquals" for c in statement["condition"])
+
+
+def test_iam_policies_name_exact_actions_on_exact_resources() -> None:
+    documents = iam_documents()
+    assert set(documents) == {"mlflow", "workflows", "kserve", "external_secrets"}
+    for name, document in documents.items():
+        for statement in document["statement"]:
+            actions = [unquote(a) for a in statement["actions"]]
+            assert all("*" not in a for a in actions), f"{name}: wildcard action in {actions}"
+            resources = [expression(unquote(r)) for r in strings(statement["resources"])]
+            assert resources, f"{name}: statement without resources"
+            assert all(r != "*" for r in resources), f"{name}: wildcard resource"
+            assert all("var." in r for r in resources), (
+                f"{name}: resources must be the ARNs passed in: {resources}"
+            )
+
+
+def resources_of(document: dict[str, Any]) -> set[str]:
+    return {expression(unquote(r)) for s in document["statement"] for r in strings(s["resources"])}
+
+
+def actions_of(document: dict[str, Any]) -> set[str]:
+    return {unquote(a) for s in document["statement"] for a in s["actions"]}
+
+
+def test_mlflow_reaches_the_artifacts_bucket_only() -> None:
+    document = iam_documents()["mlflow"]
+    assert resources_of(document) == {
+        "var.artifacts_bucket_arn",
+        "${var.artifacts_bucket_arn}/*",
+        "var.kms_key_arn",
+    }
+
+
+def test_workflows_read_datasets_write_artifacts_and_read_the_git_token() -> None:
+    document = iam_documents()["workflows"]
+    assert resources_of(document) == {
+        "var.datasets_bucket_arn",
+        "var.artifacts_bucket_arn",
+        "${var.datasets_bucket_arn}/*",
+        "${var.artifacts_bucket_arn}/*",
+        "var.git_token_secret_arn",
+        "var.kms_key_arn",
+    }
+    datasets = [
+        s
+        for s in document["statement"]
+        if "${var.datasets_bucket_arn}/*" in resources_of({"statement": [s]})
+    ]
+    assert all(unquote(a).startswith(("s3:Get", "s3:List")) for s in datasets for a in s["actions"])
+
+
+def test_kserve_is_read_only_on_artifacts() -> None:
+    document = iam_documents()["kserve"]
+    assert resources_of(document) == {
+        "var.artifacts_bucket_arn",
+        "${var.artifacts_bucket_arn}/*",
+        "var.kms_key_arn",
+    }
+    assert actions_of(document) == {
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:GetObject",
+        "kms:Decrypt",
+    }
+
+
+def test_external_secrets_reads_exactly_the_platform_secrets() -> None:
+    document = iam_documents()["external_secrets"]
+    assert resources_of(document) == {"var.platform_secret_arns", "var.kms_key_arn"}
+    assert not {
+        a
+        for a in actions_of(document)
+        if not a.startswith(
+            ("secretsmanager:Get", "secretsmanager:Describe", "secretsmanager:List", "kms:Decrypt")
+        )
+    }
+    root = load_config(ENVS_DIR / "dev")
+    assert expression(root.modules["iam"]["platform_secret_arns"]) == "module.secrets.secret_arns"
+    secret_arns = " ".join(strings(module("secrets").outputs["secret_arns"]["value"]))
+    assert secret_arns.count("aws_secretsmanager_secret.") == 3
+
+
+def test_kms_use_goes_through_the_service_only() -> None:
+    for name, document in iam_documents().items():
+        kms = [
+            s
+            for s in document["statement"]
+            if any(unquote(a).startswith("kms:") for a in s["actions"])
+        ]
+        assert kms, name
+        for statement in kms:
+            condition = block(statement, "condition")
+            assert unquote(condition["variable"]) == "kms:ViaService", name
+
+
+################################################################################
+# gitops-bridge
+################################################################################
+
+
+def test_cluster_secret_publishes_exactly_the_agreed_annotations() -> None:
+    config = module("gitops-bridge")
+    annotations = expression(config.locals["annotations"])
+    published = set(re.findall(r'"(slipway\.io/[a-z0-9-]+)"', annotations))
+    assert published == ANNOTATION_KEYS
+    assert annotations.startswith("merge(var.extra_annotations"), (
+        "extra annotations must not override the contract"
+    )
+    secret = config.resources[("kubernetes_secret_v1", "cluster")]
+    metadata = block(secret, "metadata")
+    assert expression(metadata["annotations"]) == "local.annotations"
+    labels = {unquote(k): v for k, v in config.locals["labels"].items()}
+    assert unquote(labels["argocd.argoproj.io/secret-type"]) == "cluster"
+
+
+def test_argocd_reads_only_published_annotations() -> None:
+    """The other half of the contract: every slipway.io/ annotation argocd/ templates from the
+    cluster Secret is one Terraform publishes."""
+    argocd = REPO_ROOT / "argocd"
+    if not argocd.is_dir():
+        pytest.skip("argocd/ not present")
+    used: set[str] = set()
+    for path in argocd.rglob("*.yaml"):
+        used.update(
+            re.findall(
+                r'annotations\s+"(slipway\.io/[a-z0-9-]+)"', path.read_text(encoding="utf-8")
+            )
+        )
+        used.update(
+            re.findall(
+                r"metadata\.annotations\.(slipway\.io/[a-z0-9-]+)", path.read_text(encoding="utf-8")
+            )
+        )
+    assert used <= ANNOTATION_KEYS, (
+        f"argocd/ reads annotations Terraform does not publish: {sorted(used - ANNOTATION_KEYS)}"
+    )
+
+
+def test_argocd_chart_is_pinned_and_no_account_value_is_hard_coded() -> None:
+    config = module("gitops-bridge")
+    assert re.fullmatch(
+        r"\d+\.\d+\.\d+", unquote(config.variables["argocd_chart_version"]["default"])
+    )
+    release = config.resources[("helm_release", "argocd")]
+    assert expression(release["version"]) == "var.argocd_chart_version"
+    values = dict(
+        re.findall(
+            r'"(slipway\.io/[a-z0-9-]+)"\s*=\s*var\.(\w+)', expression(config.locals["annotations"])
+        )
+    )
+    assert set(values) == ANNOTATION_KEYS, "every annotation's value is an input of the module"
+    for key, variable in values.items():
+        assert "default" not in config.variables[variable], (
+            f"{key}: var.{variable} must come from the caller"
+        )
+
+
+################################################################################
+# Environments
+################################################################################
+
+
+def test_backend_is_s3_encrypted_locked_and_per_environment() -> None:
+    for env in ("dev", "prod"):
+        backends = load_config(ENVS_DIR / env).backends
+        assert set(backends) == {"s3"}
+        s3 = backends["s3"]
+        assert s3["encrypt"] is True
+        assert s3["use_lockfile"] is True
+        assert unquote(s3["key"]) == f"slipway/{env}/terraform.tfstate"
+        assert "bucket" not in s3, (
+            "the state bucket is account-specific: pass it with -backend-config"
+        )
+
+
+def test_prod_is_sized_and_protected_beyond_dev() -> None:
+    dev, prod = tfvars("dev"), tfvars("prod")
+    assert prod["db_multi_az"] is True
+    assert prod["db_deletion_protection"] is True
+    assert prod["cluster_endpoint_public_access"] is False
+    assert dev["db_multi_az"] is False
+    assert prod["db_backup_retention_days"] > dev["db_backup_retention_days"]
+    assert len(prod["azs"]) >= 3
+    assert prod["single_nat_gateway"] is False
+
+    def gpu_cap(values: dict[str, Any]) -> int:
+        return sum(int(g["max_size"]) for g in values["gpu_node_groups"].values())
+
+    assert gpu_cap(prod) > gpu_cap(dev)
+    for env in (dev, prod):
+        for group in env["gpu_node_groups"].values():
+            assert 1 <= int(group["max_size"]) <= 64
+
+
+def test_tfvars_hold_no_account_specific_values() -> None:
+    for env in ("dev", "prod"):
+        values = tfvars(env)
+        assert not {
+            "allowed_account_ids",
+            "cluster_admin_principal_arns",
+            "cluster_endpoint_public_access_cidrs",
+        } & set(values)
+        text = (ENVS_DIR / env / "terraform.tfvars").read_text(encoding="utf-8")
+        assert "arn:aws" not in text
+
+
+def test_environments_differ_only_where_expected() -> None:
+    dev, prod = tfvars("dev"), tfvars("prod")
+    assert set(dev) == set(prod)
+    assert unquote(dev["environment"]) == "dev"
+    assert unquote(prod["environment"]) == "prod"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_providers_use_no_stored_credentials(env: str) -> None:
+    providers = load_config(ENVS_DIR / env).providers
+    assert set(providers) == {"aws", "kubernetes", "helm"}
+    for name in ("kubernetes", "helm"):
+        text = " ".join(strings(providers[name]))
+        assert "get-token" in text
+        assert "token =" not in text and "client_key" not in text
+    aws = providers["aws"][0]
+    assert not {"access_key", "secret_key", "token", "profile"} & set(aws)
+
+
+def test_only_local_modules_are_called() -> None:
+    for env in ("dev", "prod"):
+        for body in load_config(ENVS_DIR / env).modules.values():
+            assert unquote(body["source"]).startswith("../../modules/")
+
+
+def test_fixtures_stay_out_of_terraform() -> None:
+    assert not list((REPO_ROOT / "terraform").rglob("fixtures"))
+    assert Path(__file__).resolve().parent.joinpath("fixtures").is_dir()

@@ -1,0 +1,311 @@
+"""Offline lint of terraform/: everything parses, variables are typed and described, outputs
+described, modules pinned, references resolve, versions pinned, READMEs in step, no
+credentials. Each checker is also run on a bad fixture to prove it can fail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tf_helpers import (
+    ENVS_DIR,
+    FIXTURES_DIR,
+    MODULE_FILES,
+    TERRAFORM_DIR,
+    WORKFLOW,
+    HclError,
+    all_tf_files,
+    credential_problems,
+    load_config,
+    module_call_problems,
+    module_dirs,
+    module_source_problems,
+    output_problems,
+    parse_file,
+    reference_problems,
+    root_dirs,
+    sensitive_output_problems,
+    structure_problems,
+    tfvars_problems,
+    variable_problems,
+    version_problems,
+)
+from tfdocs import readme_problems, write_readme
+
+MODULES = {d.name: d for d in module_dirs()}
+ROOTS = {d.name: d for d in root_dirs()}
+ALL_DIRS = {
+    **{f"modules/{k}": v for k, v in MODULES.items()},
+    **{f"envs/{k}": v for k, v in ROOTS.items()},
+}
+BAD_MODULE = FIXTURES_DIR / "modules" / "bad_module"
+
+EXPECTED_MODULES = {
+    "network",
+    "gpu-cluster",
+    "object-storage",
+    "secrets",
+    "mlflow-db",
+    "iam",
+    "gitops-bridge",
+}
+
+
+def test_the_issue_modules_and_roots_exist() -> None:
+    assert set(MODULES) == EXPECTED_MODULES
+    assert set(ROOTS) == {"dev", "prod"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*all_tf_files(), *sorted(TERRAFORM_DIR.rglob("*.tfvars"))],
+    ids=lambda p: str(p.relative_to(TERRAFORM_DIR)),
+)
+def test_file_parses(path: Path) -> None:
+    assert isinstance(parse_file(path), dict)
+
+
+def test_unparseable_file_is_reported() -> None:
+    broken = FIXTURES_DIR / "bad_syntax" / "broken.tf"
+    with pytest.raises(HclError, match=r"broken\.tf"):
+        parse_file(broken)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module_layout(name: str) -> None:
+    assert structure_problems(MODULES[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_variables_typed_and_described(name: str) -> None:
+    config = load_config(ALL_DIRS[name])
+    assert config.variables or name.startswith("envs/"), "a module without inputs is suspicious"
+    assert variable_problems(config) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_outputs_described(name: str) -> None:
+    config = load_config(ALL_DIRS[name])
+    assert config.outputs
+    assert output_problems(config) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_module_sources_pinned(name: str) -> None:
+    assert module_source_problems(load_config(ALL_DIRS[name])) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_references_resolve_and_declarations_are_used(name: str) -> None:
+    assert reference_problems(load_config(ALL_DIRS[name])) == []
+
+
+@pytest.mark.parametrize("name", sorted(ROOTS))
+def test_root_calls_every_module_with_its_inputs(name: str) -> None:
+    config = load_config(ROOTS[name])
+    called = {Path(str(body["source"]).strip('"')).name for body in config.modules.values()}
+    assert called == EXPECTED_MODULES
+    assert module_call_problems(config) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_terraform_and_providers_pinned(name: str) -> None:
+    assert version_problems(load_config(ALL_DIRS[name]), root=name.startswith("envs/")) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_readme_tables_in_step(name: str) -> None:
+    assert readme_problems(ALL_DIRS[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DIRS))
+def test_passwords_never_leave_in_outputs(name: str) -> None:
+    root = name.startswith("envs/")
+    assert sensitive_output_problems(load_config(ALL_DIRS[name]), root=root) == []
+
+
+def test_only_the_secrets_module_outputs_a_password_and_it_is_sensitive() -> None:
+    config = load_config(MODULES["secrets"])
+    assert config.outputs["mlflow_db_password"].get("sensitive") is True
+    for name, directory in ALL_DIRS.items():
+        outputs = load_config(directory).outputs
+        assert not [o for o in outputs if "password" in o and name != "modules/secrets"]
+
+
+@pytest.mark.parametrize("name", sorted(ROOTS))
+def test_tfvars_set_declared_variables_only_and_every_required_one(name: str) -> None:
+    assert tfvars_problems(ROOTS[name]) == []
+
+
+def test_no_credentials_or_account_ids_in_code_values_or_workflow() -> None:
+    paths = [
+        *all_tf_files(),
+        *TERRAFORM_DIR.rglob("*.tfvars"),
+        *TERRAFORM_DIR.rglob("*.hcl"),
+        WORKFLOW,
+    ]
+    assert credential_problems(paths) == []
+
+
+################################################################################
+# Each checker fails on a bad fixture
+################################################################################
+
+
+def test_bad_module_fails_layout() -> None:
+    problems = structure_problems(BAD_MODULE)
+    assert "bad_module: missing versions.tf" in problems
+    assert any("declared_in_main declared in main.tf" in p for p in problems)
+
+
+def test_bad_module_fails_variable_and_output_checks() -> None:
+    config = load_config(BAD_MODULE)
+    assert variable_problems(config) == [
+        "bad_module: variable untyped has no type",
+        "bad_module: variable undescribed has no description",
+    ]
+    assert output_problems(config) == ["bad_module: output undescribed has no description"]
+
+
+def test_bad_module_fails_pinning() -> None:
+    problems = module_source_problems(load_config(BAD_MODULE))
+    assert any("registry_unpinned" in p and "exact version" in p for p in problems)
+    assert any("git_unpinned" in p and "not pinned" in p for p in problems)
+
+
+def test_bad_module_fails_references_and_calls() -> None:
+    config = load_config(BAD_MODULE)
+    assert reference_problems(config) == [
+        "bad_module: local.missing is not declared",
+        "bad_module: module.callee has no output nope",
+        "bad_module: var.undeclared_name is not declared",
+        "bad_module: variable never_used is never used",
+    ]
+    assert module_call_problems(config) == [
+        "bad_module: module callee has no input unknown_input",
+        "bad_module: module callee is missing required input name",
+    ]
+
+
+def test_bad_module_fails_version_checks() -> None:
+    problems = version_problems(load_config(BAD_MODULE), root=False)
+    assert "bad_module: no required_version" in problems
+    assert "bad_module: provider aws is used but not in required_providers" in problems
+
+
+def test_unbounded_root_provider_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "versions.tf").write_text(
+        'terraform {\n  required_version = ">= 1.11.0"\n  required_providers {\n'
+        '    aws = {\n      source  = "hashicorp/aws"\n      version = ">= 6.0"\n    }\n  }\n}\n',
+        encoding="utf-8",
+    )
+    problems = version_problems(load_config(tmp_path), root=True)
+    assert any("has no upper bound" in p for p in problems)
+    assert any("provider aws version" in p for p in problems)
+
+
+def test_bad_module_fails_sensitive_outputs() -> None:
+    config = load_config(BAD_MODULE)
+    assert sensitive_output_problems(config, root=False) == [
+        "bad_module: output db_password carries a password but is not sensitive"
+    ]
+    assert "bad_module: root output db_password exposes a password" in sensitive_output_problems(
+        config, root=True
+    )
+
+
+def test_stale_readme_is_caught(tmp_path: Path) -> None:
+    assert readme_problems(BAD_MODULE)
+    module = tmp_path / "network"
+    shutil.copytree(MODULES["network"], module)
+    assert readme_problems(module) == []
+    variables = module / "variables.tf"
+    variables.write_text(
+        variables.read_text(encoding="utf-8").replace(
+            "Name prefix for every resource", "Prefix of the resources"
+        ),
+        encoding="utf-8",
+    )
+    assert readme_problems(module), "a changed description must put the README out of step"
+    assert write_readme(module) is True
+    assert readme_problems(module) == []
+
+
+def test_missing_readme_is_caught(tmp_path: Path) -> None:
+    module = tmp_path / "iam"
+    shutil.copytree(MODULES["iam"], module)
+    (module / "README.md").unlink()
+    assert readme_problems(module) == ["iam: no README.md"]
+    assert "iam: missing README.md" in structure_problems(module)
+
+
+def test_missing_tfvars_value_is_caught(tmp_path: Path) -> None:
+    root = tmp_path / "dev"
+    shutil.copytree(ROOTS["dev"], root)
+    tfvars = root / "terraform.tfvars"
+    lines = tfvars.read_text(encoding="utf-8").splitlines()
+    tfvars.write_text(
+        "\n".join(line for line in lines if not line.startswith("db_multi_az"))
+        + '\nnot_a_variable = "x"\n',
+        encoding="utf-8",
+    )
+    assert sorted(tfvars_problems(root)) == [
+        "dev: tfvars sets undeclared variable not_a_variable",
+        "dev: variable db_multi_az has no default and is not set in terraform.tfvars",
+    ]
+
+
+def test_credentials_are_caught(tmp_path: Path) -> None:
+    leaky = tmp_path / "leaky.tf"
+    key_id = "AKIA" + "Q" * 16  # built here so that no key-shaped string is committed
+    leaky.write_text(
+        'provider "aws" {\n'
+        f'  access_key = "{key_id}"\n'
+        '  secret_key = "not-a-real-secret"\n'
+        "}\n"
+        'resource "aws_db_instance" "db" {\n'
+        '  password = "hunter2hunter2"\n'
+        '  tags     = { owner = "' + "1" * 12 + '" }\n'
+        "}\n",
+        encoding="utf-8",
+    )
+    found = {p.split(": ", 1)[1] for p in credential_problems([leaky])}
+    assert found == {
+        "AWS access key id",
+        "provider access_key/secret_key",
+        "literal password",
+        "AWS account id",
+    }
+
+
+def test_every_module_has_the_standard_files() -> None:
+    for directory in MODULES.values():
+        assert sorted(p.name for p in directory.iterdir() if p.is_file()) == sorted(MODULE_FILES)
+
+
+@pytest.mark.skipif(
+    shutil.which("terraform") is None, reason="terraform not on PATH (CI runs fmt -check)"
+)
+def test_terraform_fmt() -> None:
+    """terraform fmt needs no providers; where the binary exists, hold the code to it."""
+    terraform = shutil.which("terraform")
+    assert terraform
+    proc = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", str(TERRAFORM_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, f"terraform fmt would change: {proc.stdout}"
+
+
+def test_roots_share_their_wiring() -> None:
+    """dev and prod differ in terraform.tfvars and the state key only."""
+    dev, prod = ENVS_DIR / "dev", ENVS_DIR / "prod"
+    for name in ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "versions.tf"):
+        assert (dev / name).read_text(encoding="utf-8") == (prod / name).read_text(
+            encoding="utf-8"
+        ), name

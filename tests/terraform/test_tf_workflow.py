@@ -1,0 +1,50 @@
+"""The GitHub workflow that runs what needs provider downloads or AWS: fmt, init + validate on
+the minimum and newest Terraform, tflint, and a plan on pull requests, with pinned actions."""
+
+from __future__ import annotations
+
+import re
+
+from tf_helpers import (
+    FIXTURES_DIR,
+    TERRAFORM_DIR,
+    WORKFLOW,
+    minimum_terraform_version,
+    workflow_problems,
+)
+
+
+def test_workflow_is_complete_and_pinned() -> None:
+    assert WORKFLOW.is_file()
+    assert workflow_problems(WORKFLOW, minimum_terraform_version()) == []
+
+
+def test_every_configuration_shares_one_minimum_terraform() -> None:
+    assert minimum_terraform_version() == "1.11.0"
+
+
+def test_workflow_validates_every_module_and_root() -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "terraform/modules/*/" in text
+    assert "terraform/envs/*/" in text
+
+
+def test_tflint_config_is_the_one_the_workflow_uses() -> None:
+    config = TERRAFORM_DIR / ".tflint.hcl"
+    assert config.is_file()
+    assert "terraform/.tflint.hcl" in WORKFLOW.read_text(encoding="utf-8")
+    assert re.search(r'version\s*=\s*"\d+\.\d+\.\d+"', config.read_text(encoding="utf-8")), (
+        "pin the aws ruleset"
+    )
+
+
+def test_bad_workflow_is_caught() -> None:
+    problems = workflow_problems(FIXTURES_DIR / "workflows" / "unpinned.yml", "1.11.0")
+    assert "action not pinned by commit SHA: - uses: actions/checkout@v4" in problems
+    assert any(p.startswith("pinned action without its version tag") for p in problems)
+    assert "no terraform fmt -check step" in problems
+    assert "no terraform init -backend=false step" in problems
+    assert any("minimum Terraform 1.11.0" in p for p in problems)
+    assert "job plan plans outside pull requests" in problems
+    assert "job plan does not request an OIDC token (permissions: id-token: write)" in problems
+    assert "stored AWS keys are used" in problems

@@ -1,0 +1,707 @@
+"""Offline checks of slipway's Terraform, built on python-hcl2 (no terraform binary, no providers).
+
+Each ``*_problems`` function returns a list of human-readable problems (empty means clean), so
+that tests can assert both that the real code is clean and that a bad fixture is caught.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2 import SerializationOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM_DIR = REPO_ROOT / "terraform"
+MODULES_DIR = TERRAFORM_DIR / "modules"
+ENVS_DIR = TERRAFORM_DIR / "envs"
+POLICIES_DIR = TERRAFORM_DIR / "policies"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "terraform.yml"
+
+MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+# Arguments of a module block that are not inputs of the module it calls.
+MODULE_META_ARGS = {"source", "version", "providers", "depends_on", "count", "for_each"}
+# Attributes whose values are prose, not expressions.
+PROSE_KEYS = {"description", "error_message"}
+PROVIDER_PREFIXES = ("aws", "random", "tls", "helm", "kubernetes")
+
+_OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, preserve_heredocs=False)
+
+
+class HclError(ValueError):
+    """A Terraform file that python-hcl2 cannot parse."""
+
+
+def parse_file(path: Path) -> dict[str, Any]:
+    """Parse one .tf or .tfvars file; raise HclError naming the file when it does not parse."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return copy.deepcopy(_parse_text(text))
+    except Exception as error:  # python-hcl2 raises lark errors of many kinds
+        raise HclError(f"{path}: {error}") from error
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text(text: str) -> dict[str, Any]:
+    """Parsing is the slow part of every check: each distinct file content is parsed once."""
+    return hcl2.loads(text, serialization_options=_OPTIONS)
+
+
+def tf_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.tf"))
+
+
+def all_tf_files(root: Path = TERRAFORM_DIR) -> list[Path]:
+    return sorted(p for p in root.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+def module_dirs() -> list[Path]:
+    return sorted(p for p in MODULES_DIR.iterdir() if p.is_dir())
+
+
+def root_dirs() -> list[Path]:
+    return sorted(p for p in ENVS_DIR.iterdir() if p.is_dir())
+
+
+################################################################################
+# Values as python-hcl2 gives them
+################################################################################
+
+
+def unquote(value: Any) -> str:
+    """The text of an HCL string literal ('"abc"' -> 'abc'); other values as str()."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value[1:-1]
+    return "" if value is None else str(value)
+
+
+def expression(value: Any) -> str:
+    """An expression without its ${...} wrapper ('${var.x}' -> 'var.x')."""
+    text = str(value)
+    if text.startswith("${") and text.endswith("}"):
+        return text[2:-1]
+    return text
+
+
+def render(value: Any) -> str:
+    """A compact HCL rendering of a parsed value, for documentation."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return expression(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(render(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{k} = {render(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
+def strings(value: Any, skip_keys: frozenset[str] = frozenset(PROSE_KEYS)) -> Iterator[str]:
+    """Every string inside a parsed value (keys included), prose attributes left out."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item, skip_keys)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in skip_keys:
+                continue
+            yield key
+            yield from strings(item, skip_keys)
+
+
+################################################################################
+# A configuration: every .tf file of one directory
+################################################################################
+
+
+@dataclass
+class Config:
+    path: Path
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    providers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    terraform: list[dict[str, Any]] = field(default_factory=list)
+    # (file name, top-level block kind) pairs, to check what lives where.
+    placement: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def required_version(self) -> str | None:
+        for block in self.terraform:
+            if "required_version" in block:
+                return unquote(block["required_version"])
+        return None
+
+    @property
+    def required_providers(self) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for block in self.terraform:
+            for providers in block.get("required_providers", []):
+                for name, spec in providers.items():
+                    if isinstance(spec, dict):
+                        out[name] = {k: unquote(v) for k, v in spec.items()}
+                    else:
+                        out[name] = {"version": unquote(spec)}
+        return out
+
+    @property
+    def backends(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for block in self.terraform:
+            for backend in block.get("backend", []):
+                for kind, body in backend.items():
+                    out[unquote(kind)] = body
+        return out
+
+    def all_strings(self) -> Iterator[str]:
+        for collection in (self.variables, self.outputs, self.modules, self.resources, self.data):
+            for body in collection.values():
+                yield from strings(body)
+        yield from strings(self.locals)
+        for bodies in self.providers.values():
+            yield from strings(bodies)
+
+
+def _labelled(blocks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for block in blocks:
+        for label, body in block.items():
+            yield unquote(label), body
+
+
+def load_config(directory: Path) -> Config:
+    """Parse every .tf file of a directory into one Config."""
+    config = Config(path=directory)
+    for path in tf_files(directory):
+        parsed = parse_file(path)
+        for kind, blocks in parsed.items():
+            for name, _ in _labelled(blocks) if kind != "terraform" else []:
+                config.placement.append((path.name, kind, name))
+            if kind == "variable":
+                config.variables.update(_labelled(blocks))
+            elif kind == "output":
+                config.outputs.update(_labelled(blocks))
+            elif kind == "locals":
+                for block in blocks:
+                    config.locals.update(block)
+            elif kind == "module":
+                config.modules.update(_labelled(blocks))
+            elif kind in {"resource", "data"}:
+                target = config.resources if kind == "resource" else config.data
+                for rtype, named in _labelled(blocks):
+                    for name, body in named.items():
+                        target[(rtype, unquote(name))] = body
+            elif kind == "provider":
+                for name, body in _labelled(blocks):
+                    config.providers.setdefault(name, []).append(body)
+            elif kind == "terraform":
+                config.terraform.extend(blocks)
+    return config
+
+
+################################################################################
+# Checks
+################################################################################
+
+
+def structure_problems(directory: Path) -> list[str]:
+    """A module has main.tf, variables.tf, outputs.tf, versions.tf and README.md, and keeps
+    variables in variables.tf and outputs in outputs.tf."""
+    problems = [
+        f"{directory.name}: missing {name}"
+        for name in MODULE_FILES
+        if not (directory / name).is_file()
+    ]
+    for file_name, kind, name in load_config(directory).placement:
+        if kind == "variable" and file_name != "variables.tf":
+            problems.append(
+                f"{directory.name}: variable {name} declared in {file_name}, not variables.tf"
+            )
+        if kind == "output" and file_name != "outputs.tf":
+            problems.append(
+                f"{directory.name}: output {name} declared in {file_name}, not outputs.tf"
+            )
+    return problems
+
+
+def variable_problems(config: Config) -> list[str]:
+    """Every variable has a type and a non-empty description."""
+    problems = []
+    for name, body in config.variables.items():
+        if not str(body.get("type", "")).strip():
+            problems.append(f"{config.path.name}: variable {name} has no type")
+        if not unquote(body.get("description")).strip():
+            problems.append(f"{config.path.name}: variable {name} has no description")
+    return problems
+
+
+def output_problems(config: Config) -> list[str]:
+    """Every output has a non-empty description."""
+    return [
+        f"{config.path.name}: output {name} has no description"
+        for name, body in config.outputs.items()
+        if not unquote(body.get("description")).strip()
+    ]
+
+
+EXACT_VERSION = re.compile(r"^=?\s*v?\d+\.\d+\.\d+$")
+GIT_SHA_REF = re.compile(r"[?&]ref=([0-9a-f]{40}|v?\d+\.\d+\.\d+)$")
+REGISTRY_SOURCE = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+(//.*)?$")
+
+
+def module_source_problems(config: Config) -> list[str]:
+    """Module calls are local paths that exist, registry modules at an exact version, or git
+    sources at a commit SHA or exact tag."""
+    problems = []
+    for name, body in config.modules.items():
+        source = unquote(body.get("source"))
+        version = unquote(body.get("version")) if "version" in body else None
+        where = f"{config.path.name}: module {name}"
+        if source.startswith(("./", "../")):
+            if not (config.path / source).resolve().is_dir():
+                problems.append(f"{where}: local source {source} does not exist")
+        elif REGISTRY_SOURCE.match(source):
+            if version is None or not EXACT_VERSION.match(version):
+                problems.append(
+                    f"{where}: registry source {source} needs an exact version, got {version!r}"
+                )
+        elif source.startswith(("git::", "github.com/")):
+            if not GIT_SHA_REF.search(source):
+                problems.append(
+                    f"{where}: git source {source} is not pinned to a commit or exact tag"
+                )
+        else:
+            problems.append(f"{where}: unpinnable source {source!r}")
+    return problems
+
+
+NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+VAR_REF = re.compile(rf"\bvar\.({NAME})")
+LOCAL_REF = re.compile(rf"\blocal\.({NAME})")
+MODULE_REF = re.compile(rf"\bmodule\.({NAME})(?:\.({NAME}))?")
+DATA_REF = re.compile(rf"\bdata\.([a-z][a-z0-9_]*)\.({NAME})")
+RESOURCE_REF = re.compile(rf"(?<![\w.])((?:{'|'.join(PROVIDER_PREFIXES)})_[a-z0-9_]+)\.({NAME})")
+
+
+def expression_parts(text: str) -> Iterator[str]:
+    """The expression text of a parsed value: all of a bare expression, only the ${...}
+    interpolations of a quoted string literal."""
+    if not (len(text) >= 2 and text[0] == text[-1] == '"'):
+        yield text
+        return
+    start = text.find("${")
+    while start != -1:
+        depth, index = 0, start + 1
+        while index < len(text):
+            if text[index] == "{":
+                depth += 1
+            elif text[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        yield text[start + 2 : index]
+        start = text.find("${", index)
+
+
+def reference_problems(config: Config, callees: dict[str, Config] | None = None) -> list[str]:
+    """References name things that exist: variables, locals, data sources, resources, module
+    calls and their outputs; and every variable and local is used somewhere."""
+    callees = callees if callees is not None else local_callees(config)
+    where = config.path.name
+    problems: list[str] = []
+    used_vars: set[str] = set()
+    used_locals: set[str] = set()
+    for text in (part for value in config.all_strings() for part in expression_parts(value)):
+        for name in VAR_REF.findall(text):
+            used_vars.add(name)
+            if name not in config.variables:
+                problems.append(f"{where}: var.{name} is not declared")
+        for name in LOCAL_REF.findall(text):
+            used_locals.add(name)
+            if name not in config.locals:
+                problems.append(f"{where}: local.{name} is not declared")
+        for module, output in MODULE_REF.findall(text):
+            if module not in config.modules:
+                problems.append(f"{where}: module.{module} is not declared")
+            elif output and module in callees and output not in callees[module].outputs:
+                problems.append(f"{where}: module.{module} has no output {output}")
+        for rtype, name in DATA_REF.findall(text):
+            if (rtype, name) not in config.data:
+                problems.append(f"{where}: data.{rtype}.{name} is not declared")
+        for rtype, name in RESOURCE_REF.findall(text):
+            if (rtype, name) not in config.resources:
+                problems.append(f"{where}: {rtype}.{name} is not declared")
+    problems += [
+        f"{where}: variable {n} is never used" for n in config.variables if n not in used_vars
+    ]
+    problems += [f"{where}: local {n} is never used" for n in config.locals if n not in used_locals]
+    return sorted(set(problems))
+
+
+def local_callees(config: Config) -> dict[str, Config]:
+    callees = {}
+    for name, body in config.modules.items():
+        source = unquote(body.get("source"))
+        target = (config.path / source).resolve()
+        if source.startswith(("./", "../")) and target.is_dir():
+            callees[name] = load_config(target)
+    return callees
+
+
+def module_call_problems(config: Config, callees: dict[str, Config] | None = None) -> list[str]:
+    """Each call of a local module passes only inputs the module declares, and every input
+    the module requires (one without a default)."""
+    callees = callees if callees is not None else local_callees(config)
+    problems = []
+    for name, callee in callees.items():
+        args = set(config.modules[name]) - MODULE_META_ARGS
+        declared = set(callee.variables)
+        required = {v for v, body in callee.variables.items() if "default" not in body}
+        problems += [
+            f"{config.path.name}: module {name} has no input {a}" for a in sorted(args - declared)
+        ]
+        problems += [
+            f"{config.path.name}: module {name} is missing required input {r}"
+            for r in sorted(required - args)
+        ]
+    return problems
+
+
+def used_providers(config: Config) -> set[str]:
+    kinds = [rtype for rtype, _ in config.resources] + [rtype for rtype, _ in config.data]
+    return {kind.split("_", 1)[0] for kind in kinds} | set(config.providers)
+
+
+BOUNDED = re.compile(r"(~>|<|^=?\s*\d+\.\d+\.\d+$)")
+
+
+def version_problems(config: Config, *, root: bool) -> list[str]:
+    """required_version is set with an upper bound; every provider the configuration uses is
+    in required_providers with a source and a version constraint; roots bound every provider's
+    major version (~> or <)."""
+    where = config.path.name
+    problems = []
+    required_version = config.required_version
+    if not required_version:
+        problems.append(f"{where}: no required_version")
+    elif "<" not in required_version and "~>" not in required_version:
+        problems.append(f"{where}: required_version {required_version!r} has no upper bound")
+    providers = config.required_providers
+    for name in sorted(used_providers(config) - set(providers)):
+        problems.append(f"{where}: provider {name} is used but not in required_providers")
+    for name, spec in providers.items():
+        if not spec.get("source"):
+            problems.append(f"{where}: provider {name} has no source")
+        version = spec.get("version", "")
+        if not version:
+            problems.append(f"{where}: provider {name} has no version constraint")
+        elif root and not BOUNDED.search(version):
+            problems.append(f"{where}: provider {name} version {version!r} is not pinned (~> or <)")
+    return problems
+
+
+def sensitive_output_problems(config: Config, *, root: bool) -> list[str]:
+    """Outputs that carry a password are sensitive; root modules output no password at all
+    (root outputs are stored in state in plain text and shown by `terraform output`)."""
+    problems = []
+    for name, body in config.outputs.items():
+        text = " ".join(strings(body.get("value")))
+        secret = "random_password" in text or "password" in text.lower() or "password" in name
+        if not secret:
+            continue
+        if root:
+            problems.append(f"{config.path.name}: root output {name} exposes a password")
+        elif body.get("sensitive") is not True:
+            problems.append(
+                f"{config.path.name}: output {name} carries a password but is not sensitive"
+            )
+    return problems
+
+
+def tfvars_problems(directory: Path) -> list[str]:
+    """terraform.tfvars sets only declared variables, and every variable without a default."""
+    config = load_config(directory)
+    tfvars = directory / "terraform.tfvars"
+    if not tfvars.is_file():
+        return [f"{directory.name}: no terraform.tfvars"]
+    values = parse_file(tfvars)
+    problems = [
+        f"{directory.name}: tfvars sets undeclared variable {k}"
+        for k in values
+        if k not in config.variables
+    ]
+    problems += [
+        f"{directory.name}: variable {name} has no default and is not set in terraform.tfvars"
+        for name, body in config.variables.items()
+        if "default" not in body and name not in values
+    ]
+    return problems
+
+
+################################################################################
+# Checkov suppressions and credentials in source
+################################################################################
+
+SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(?P<id>[^:\s]+)(?::(?P<reason>.*))?$")
+SKIP_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
+PLACEHOLDER_REASONS = {
+    "todo",
+    "tbd",
+    "fixme",
+    "n/a",
+    "na",
+    "none",
+    "skip",
+    "ignore",
+    "no comment provided",
+}
+
+
+@dataclass(frozen=True)
+class Suppression:
+    path: Path
+    line: int
+    check_id: str
+    reason: str
+    block: str  # the resource/data block the comment sits in ("" when outside a block)
+
+
+def suppressions(paths: Iterable[Path]) -> list[Suppression]:
+    """Every `#checkov:skip=` comment, with the block it sits in."""
+    found = []
+    block_start = re.compile(r'^(resource|data)\s+"([^"]+)"\s+"([^"]+)"\s*\{')
+    for path in paths:
+        block = ""
+        depth = 0
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            stripped = line.strip()
+            if depth == 0:
+                match = block_start.match(stripped)
+                block = f"{match.group(1)}.{match.group(2)}.{match.group(3)}" if match else ""
+            skip = SKIP_COMMENT.search(stripped)
+            if skip:
+                found.append(
+                    Suppression(
+                        path,
+                        number,
+                        skip.group("id"),
+                        (skip.group("reason") or "").strip(),
+                        block if depth else "",
+                    )
+                )
+            if not stripped.startswith("#"):
+                depth += stripped.count("{") - stripped.count("}")
+                if depth <= 0:
+                    depth = 0
+    return found
+
+
+def reason_problem(check_id: str, reason: str) -> str | None:
+    """Why a suppression's id or reason is not acceptable, or None."""
+    if not SKIP_ID.match(check_id):
+        return f"{check_id}: not a checkov check id"
+    words = re.findall(r"[A-Za-z]{2,}", reason)
+    if reason.strip().lower().rstrip(".") in PLACEHOLDER_REASONS or len(words) < 6:
+        return f"{check_id}: reason {reason!r} does not explain the skip (six words or more)"
+    return None
+
+
+def suppression_problems(found: Iterable[Suppression]) -> list[str]:
+    """Each suppression names a check id, sits inside the resource it suppresses, and carries
+    a real reason."""
+    problems = []
+    for s in found:
+        where = f"{s.path.name}:{s.line}"
+        if not s.block:
+            problems.append(f"{where}: {s.check_id} is not inside a resource or data block")
+        problem = reason_problem(s.check_id, s.reason)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    return problems
+
+
+CREDENTIAL_PATTERNS = {
+    "AWS access key id": re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    "AWS secret access key": re.compile(r"(?i)(aws_secret_access_key|secret_access_key)\s*[=:]"),
+    "provider access_key/secret_key": re.compile(r"(?m)^\s*(access_key|secret_key|token)\s*=\s*\""),
+    "literal password": re.compile(r"(?im)^\s*[a-z_]*password[a-z_]*\s*=\s*\"(?!\$\{)[^\"]+\""),
+    "private key": re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----"),
+    "AWS account id": re.compile(r"(?<![\d.])\d{12}(?![\d.])"),
+    "stored AWS key in a workflow": re.compile(r"aws-(access-key-id|secret-access-key)\s*:"),
+}
+
+
+def credential_problems(paths: Iterable[Path]) -> list[str]:
+    """No credentials and no account IDs in code, values or tfvars."""
+    problems = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for what, pattern in CREDENTIAL_PATTERNS.items():
+                if pattern.search(line):
+                    problems.append(f"{path.name}:{number}: {what}")
+    return problems
+
+
+################################################################################
+# checkov reports (JSON output of one run)
+################################################################################
+
+
+def report_results(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """passed_checks, failed_checks or skipped_checks of a checkov terraform report."""
+    return list(report.get("results", {}).get(kind, []))
+
+
+def unsuppressed_failures(report: dict[str, Any]) -> list[str]:
+    """Every failed check: the gate is zero."""
+    return sorted(
+        f"{r['check_id']} {r['resource']} ({r['file_path']}): {r['check_name']}"
+        for r in report_results(report, "failed_checks")
+    )
+
+
+def skip_reason_problems(report: dict[str, Any]) -> list[str]:
+    """Skipped checks whose suppression comment gives no real reason."""
+    problems = []
+    for r in report_results(report, "skipped_checks"):
+        reason = str(r.get("check_result", {}).get("suppress_comment") or "")
+        problem = reason_problem(r["check_id"], reason)
+        if problem:
+            problems.append(f"{r['resource']}: {problem}")
+    return sorted(problems)
+
+
+def outcomes(report: dict[str, Any], check_id: str) -> dict[str, str]:
+    """resource address -> PASSED / FAILED / SKIPPED, for one check."""
+    out = {}
+    for kind, outcome in (
+        ("passed_checks", "PASSED"),
+        ("failed_checks", "FAILED"),
+        ("skipped_checks", "SKIPPED"),
+    ):
+        for r in report_results(report, kind):
+            if r["check_id"] == check_id:
+                out[r["resource"]] = outcome
+    return out
+
+
+CUSTOM_ID_PY = re.compile(r'"(CKV2?_SLIPWAY_\d+)"')
+CUSTOM_ID_YAML = re.compile(r"^\s*id:\s*(CKV2?_SLIPWAY_\d+)\s*$", re.MULTILINE)
+
+
+def custom_policy_ids(directory: Path = POLICIES_DIR) -> set[str]:
+    """The ids of the custom checkov policies in the repository."""
+    ids: set[str] = set()
+    for path in directory.glob("*.py"):
+        ids.update(CUSTOM_ID_PY.findall(path.read_text(encoding="utf-8")))
+    for path in directory.glob("*.yaml"):
+        ids.update(CUSTOM_ID_YAML.findall(path.read_text(encoding="utf-8")))
+    return ids
+
+
+################################################################################
+# The GitHub workflow
+################################################################################
+
+PINNED_USES = re.compile(
+    r"^\s*(-\s*)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?P<rest>.*)$"
+)
+SHA = re.compile(r"^[0-9a-f]{40}$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*")
+
+
+def workflow_problems(path: Path, min_terraform: str) -> list[str]:
+    """Actions pinned by commit SHA (with the version tag as a comment); fmt -check,
+    init -backend=false and validate on the minimum and a newer Terraform, tflint, and a plan
+    that runs on pull requests only, with OIDC (id-token: write) and no stored keys."""
+    from ruamel.yaml import YAML
+
+    text = path.read_text(encoding="utf-8")
+    problems = []
+    uses_lines = [line for line in text.splitlines() if re.match(r"^\s*(-\s*)?uses:", line)]
+    if not uses_lines:
+        problems.append("no actions used")
+    for line in uses_lines:
+        match = PINNED_USES.match(line)
+        if not match or not SHA.match(match.group("ref")):
+            problems.append(f"action not pinned by commit SHA: {line.strip()}")
+        elif not VERSION_COMMENT.search(match.group("rest")):
+            problems.append(f"pinned action without its version tag in a comment: {line.strip()}")
+    workflow = YAML(typ="safe").load(text)
+    jobs = workflow.get("jobs", {}) if isinstance(workflow, dict) else {}
+    runs = {
+        name: " ".join(str(s.get("run", "")) for s in job.get("steps", []))
+        for name, job in jobs.items()
+    }
+    everything = " ".join(runs.values())
+    for needle, what in (
+        ("fmt -check", "terraform fmt -check"),
+        ("-backend=false", "terraform init -backend=false"),
+        (" validate", "terraform validate"),
+        ("tflint", "tflint"),
+        (" plan ", "terraform plan"),
+    ):
+        if needle not in everything:
+            problems.append(f"no {what} step")
+    versions = {
+        str(v)
+        for job in jobs.values()
+        for v in (job.get("strategy", {}) or {}).get("matrix", {}).get("terraform", [])
+    }
+    if min_terraform not in versions:
+        problems.append(
+            f"validate does not run on the minimum Terraform {min_terraform} "
+            f"(matrix: {sorted(versions)})"
+        )
+    if not any(_version_key(v) > _version_key(min_terraform) for v in versions):
+        problems.append("validate does not run on a Terraform newer than the minimum")
+    plan_jobs = [name for name, run in runs.items() if " plan " in run]
+    for name in plan_jobs:
+        job = jobs[name]
+        if "pull_request" not in str(job.get("if", "")):
+            problems.append(f"job {name} plans outside pull requests")
+        if (job.get("permissions") or {}).get("id-token") != "write":
+            problems.append(
+                f"job {name} does not request an OIDC token (permissions: id-token: write)"
+            )
+    if re.search(r"aws-(access-key-id|secret-access-key)\s*:|secrets\.AWS_(ACCESS|SECRET)", text):
+        problems.append("stored AWS keys are used")
+    return problems
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+
+
+def minimum_terraform_version() -> str:
+    """The lower bound every required_version in terraform/ shares."""
+    bounds = set()
+    for directory in [*module_dirs(), *root_dirs()]:
+        match = re.search(r">=\s*(\d+\.\d+\.\d+)", load_config(directory).required_version or "")
+        if match:
+            bounds.add(match.group(1))
+    if len(bounds) != 1:
+        raise ValueError(f"required_version lower bounds differ: {sorted(bounds)}")
+    return bounds.pop()
