@@ -303,5 +303,11 @@ def demo(
     typer.echo(run_demo(state_dir, keep=keep))
 
 
+from slipway.cli_serving import rollout_app, serve  # noqa: E402
+
+app.command("serve")(serve)
+app.add_typer(rollout_app, name="rollout")
+
+
 if __name__ == "__main__":
     app()

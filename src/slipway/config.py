@@ -85,6 +85,132 @@ class TrackingSettings(_Section):
     registry_uri: str | None = None
 
 
+class ServingSettings(_Section):
+    """The predictor (slipway.serving): request limits, metrics, test-only fault injection."""
+
+    max_batch_size: int = Field(
+        256, ge=1, description="Most instances in one request; more answers HTTP 413."
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body in bytes; more answers HTTP 413."
+    )
+    lean_http: bool = Field(
+        True,
+        description="Answer predict/infer in slipway's lean ASGI layer in front of KServe's "
+        "app (false: through KServe's own FastAPI routes; same model, slower).",
+    )
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads of the predictor.")
+    access_log: bool = Field(
+        False, description="One log line per request (uvicorn's access log, KServe's timings)."
+    )
+    feature_metrics: bool = Field(
+        True, description="Export per-feature input summaries (drift) on /metrics."
+    )
+    fault_error_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="TEST ONLY: fraction of predict requests answered HTTP 500 on purpose "
+        "(exercises rollback). Keep 0 in any real deployment.",
+    )
+    fault_latency_ms: float = Field(
+        0.0,
+        ge=0,
+        description="TEST ONLY: latency added to every predict request, in milliseconds. Keep 0.",
+    )
+
+
+class GitOpsSettings(_Section):
+    """Where promotion records the serving model version (rollback writes nothing)."""
+
+    enabled: bool = Field(True, description="Record promotions in git at all.")
+    repo_dir: Path = Field(Path("."), description="Local git checkout holding the values files.")
+    values_file: str = Field(
+        "argocd/values/{environment}/model-serving.yaml",
+        description="Values file of the model-serving chart, relative to the repository root; "
+        "`{environment}` is replaced.",
+    )
+    environment: str = Field("dev", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    branch: str = Field(
+        "slipway/promote-{model}-v{version}",
+        description="Branch the promotion commit goes on (`{model}`, `{version}` replaced).",
+    )
+    base_branch: str = Field("main", description="Branch a pull request targets.")
+    github_repo: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+        description="owner/name: open a pull request through the GitHub REST API instead of "
+        "a local commit, when the token variable is set.",
+    )
+    github_api_url: str = Field("https://api.github.com", description="GitHub REST API base.")
+    github_token_env: str = Field(
+        "GITHUB_TOKEN",
+        description="Name of the environment variable holding the token (never the token).",
+    )
+
+
+class KServeSettings(_Section):
+    namespace: str = Field("model-serving", description="Namespace of the InferenceServices.")
+    inference_service: str | None = Field(
+        None, description="InferenceService name; none: the model name."
+    )
+    ready_timeout_seconds: float = Field(600, gt=0)
+    kubeconfig: Path | None = Field(None, description="none: in-cluster, else ~/.kube/config.")
+    context: str | None = None
+
+
+class RolloutSettings(_Section):
+    """Canary analysis: traffic steps, windows and the thresholds that gate promotion."""
+
+    backend: Literal["local", "kserve"] = Field(
+        "local", description="local: model servers behind slipway's router; kserve: the cluster."
+    )
+    steps: list[int] = Field(
+        default_factory=lambda: [10, 50, 100],
+        min_length=1,
+        description="Canary traffic percentages, increasing, ending at 100.",
+    )
+    window_seconds: float = Field(60, gt=0, description="Analysis window of one step.")
+    check_interval_seconds: float = Field(
+        5, gt=0, description="How often a breach is looked for while a window runs."
+    )
+    min_requests: int = Field(
+        50, ge=1, description="Canary requests a window needs before it can be judged."
+    )
+    max_extensions: int = Field(
+        2, ge=0, description="Windows a step may be extended for lack of traffic; then rollback."
+    )
+    max_error_rate_increase: float = Field(
+        0.01, ge=0, le=1, description="Largest canary error rate minus champion error rate."
+    )
+    max_p99_ratio: float = Field(1.5, ge=1, description="Largest canary p99 / champion p99.")
+    p99_ratio_floor_ms: float = Field(
+        10,
+        ge=0,
+        description="p99 latencies below this are not compared as a ratio (histogram buckets "
+        "make tiny latencies too coarse to divide).",
+    )
+    max_p99_ms: float = Field(500, gt=0, description="Absolute bound on the canary's p99.")
+    prometheus_url: str | None = Field(
+        None, description="Prometheus HTTP API; none: the local stack's."
+    )
+    scrape_interval_seconds: float = Field(
+        1, gt=0, description="Scrape interval of the local stack's Prometheus."
+    )
+    kserve: KServeSettings = KServeSettings()
+    gitops: GitOpsSettings = GitOpsSettings()
+
+    @model_validator(mode="after")
+    def _steps_increase(self) -> RolloutSettings:
+        if any(not 0 < s <= 100 for s in self.steps):
+            raise ValueError("steps must be percentages in (0, 100]")
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise ValueError("steps must increase")
+        if self.steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Field names are the YAML keys."""
 
@@ -97,6 +223,8 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     tracking: TrackingSettings = TrackingSettings()
+    serving: ServingSettings = ServingSettings()
+    rollout: RolloutSettings = RolloutSettings()
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @classmethod

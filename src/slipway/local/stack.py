@@ -2,13 +2,19 @@
 
 The state lives in ``.slipway/`` (or ``SLIPWAY_HOME``): ``stack.json`` lists the running
 servers, ``mlflow/`` holds the SQLite database and the artifact folder, ``logs/`` the
-servers' output. Any command can find the stack through ``stack.json``.
+servers' output, ``prometheus/`` Prometheus's generated config, its scrape targets and its
+data. Any command can find the stack through ``stack.json``.
+
+Prometheus scrapes what the stack registers as a target (model servers, the router): one
+small JSON file per target under ``prometheus/targets/``, which Prometheus's file-based
+discovery picks up without a restart.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +25,7 @@ from slipway.errors import StackError
 from slipway.local.processes import Managed, free_port, start
 
 MLFLOW = "mlflow"
+PROMETHEUS = "prometheus"
 
 
 def default_state_dir() -> Path:
@@ -51,6 +58,56 @@ def start_mlflow(state_dir: Path, backend_store_uri: str | None = None) -> Manag
         log_dir=state_dir / "logs",
         env={"MLFLOW_TRACKING_URI": ""},
         timeout=120.0,
+    )
+
+
+def prometheus_config(targets_dir: Path, scrape_interval: float) -> str:
+    """The generated prometheus.yml: file-based discovery of the stack's targets."""
+    interval = f"{max(1, round(scrape_interval * 1000))}ms"
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "slipway-local",
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "file_sd_configs": [
+                    {"files": [str(targets_dir / "*.json")], "refresh_interval": "1s"}
+                ],
+            }
+        ],
+    }
+    return json.dumps(config, indent=2)  # JSON is YAML
+
+
+def start_prometheus(state_dir: Path, scrape_interval: float = 1.0) -> Managed:
+    """Prometheus on a free loopback port, scraping the targets the stack registers."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise StackError(
+            "the `prometheus` binary is not on PATH (Debian: apt-get install prometheus)"
+        )
+    root = state_dir / PROMETHEUS
+    targets = root / "targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    config = root / "prometheus.yml"
+    config.write_text(prometheus_config(targets, scrape_interval), encoding="utf-8")
+    port = free_port()
+    return start(
+        PROMETHEUS,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d",
+            "--log.level=warn",
+        ],
+        port=port,
+        health_path="/-/ready",
+        log_dir=state_dir / "logs",
+        timeout=60.0,
     )
 
 
@@ -91,20 +148,66 @@ class LocalStack:
         services[service.name] = service
         self._write(services)
 
+    def remove(self, name: str) -> Managed | None:
+        """Forget a service (and its scrape target); the caller stops it."""
+        services = self._read()
+        service = services.pop(name, None)
+        self._write(services)
+        self.unregister_target(name)
+        return service
+
+    def rename(self, old: str, new: str) -> None:
+        services = self._read()
+        if old in services:
+            svc = services.pop(old)
+            services[new] = Managed(new, svc.pid, svc.port, svc.url, svc.health_url, svc.log)
+            self._write(services)
+
     def tracking_uri(self) -> str | None:
         mlflow = self.services().get(MLFLOW)
         return mlflow.url if mlflow else None
 
-    def up(self, backend_store_uri: str | None = None) -> dict[str, Managed]:
+    def prometheus_url(self) -> str | None:
+        prometheus = self.services().get(PROMETHEUS)
+        return prometheus.url if prometheus else None
+
+    # ------------------------------------------------------------------ scrape targets
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.state_dir / PROMETHEUS / "targets"
+
+    def register_target(self, name: str, port: int, labels: dict[str, str] | None = None) -> None:
+        """Have Prometheus scrape ``127.0.0.1:port/metrics`` (picked up within seconds)."""
+        self.targets_dir.mkdir(parents=True, exist_ok=True)
+        entry = [{"targets": [f"127.0.0.1:{port}"], "labels": {"service": name, **(labels or {})}}]
+        tmp = self.targets_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(entry), encoding="utf-8")
+        tmp.replace(self.targets_dir / f"{name}.json")
+
+    def unregister_target(self, name: str) -> None:
+        path = self.targets_dir / f"{name}.json"
+        if path.exists():
+            path.unlink()
+
+    def up(
+        self,
+        backend_store_uri: str | None = None,
+        prometheus: bool = True,
+        scrape_interval: float = 1.0,
+    ) -> dict[str, Managed]:
         """Start what is not running yet; a second ``up`` is a no-op."""
         services = self.services()
-        if MLFLOW not in services:
-            try:
+        try:
+            if MLFLOW not in services:
                 services[MLFLOW] = start_mlflow(self.state_dir, backend_store_uri)
-            except KeyboardInterrupt:
-                self.down()
-                raise
-            self._write(services)
+                self._write(services)
+            if prometheus and PROMETHEUS not in services:
+                services[PROMETHEUS] = start_prometheus(self.state_dir, scrape_interval)
+                self._write(services)
+        except KeyboardInterrupt:
+            self.down()
+            raise
         return services
 
     def down(self) -> list[str]:
@@ -112,6 +215,7 @@ class LocalStack:
         for name, service in self._read().items():
             service.stop()
             stopped.append(name)
+            self.unregister_target(name)
         if self.state_file.exists():
             self.state_file.unlink()
         return stopped

@@ -1,0 +1,249 @@
+"""The local stack's weighted HTTP router: champion and canary behind one loopback port.
+
+It plays the part Knative's traffic split plays on the cluster. Each request goes to one
+backend, chosen by smooth weighted round robin (deterministic: at 10% exactly one request
+in ten goes to the canary), and is proxied whole.
+
+No request is dropped while weights change:
+- the backend table is replaced in one assignment on the event loop, so a request sees
+  either the old table or the new one, and a request already sent keeps its backend;
+- requests in flight are counted per backend URL, also after the backend left the table,
+  so the caller stops a server only once its count is zero (``LocalBackend`` does);
+- a request whose connection to a backend is refused (never sent) is retried once on
+  another backend; anything that fails after sending is answered 502, never retried.
+
+Admin API on the same port: ``GET /-/router`` (table and counters), ``PUT /-/router``
+(``{"backends": [{"name", "url", "weight", "model_version"}]}``), ``GET /-/router/health``;
+``/metrics`` is the router's own Prometheus metrics. Everything else is proxied.
+
+Run: ``python -m slipway.local.router --port N [--backends JSON]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_HOP_BY_HOP = {
+    b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
+    b"proxy-authorization", b"proxy-authenticate", b"host", b"content-length",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: str
+    weight: int
+    model_version: str = ""
+
+
+class Table:
+    """Backends with smooth weighted round robin (nginx's algorithm)."""
+
+    def __init__(self, backends: list[Backend]) -> None:
+        for b in backends:
+            if b.weight < 0:
+                raise ValueError(f"backend {b.name}: negative weight")
+        if len({b.name for b in backends}) != len(backends):
+            raise ValueError("backend names must be unique")
+        self.backends = backends
+        self._current = [0] * len(backends)
+        self._total = sum(b.weight for b in backends)
+
+    def pick(self, exclude: frozenset[str] = frozenset()) -> Backend | None:
+        best, best_value = -1, 0
+        total = 0
+        for i, b in enumerate(self.backends):
+            if b.weight <= 0 or b.url in exclude:
+                continue
+            self._current[i] += b.weight
+            total += b.weight
+            if best < 0 or self._current[i] > best_value:
+                best, best_value = i, self._current[i]
+        if best < 0:
+            return None
+        self._current[best] -= total
+        return self.backends[best]
+
+
+class Router:
+    def __init__(self, backends: list[Backend] | None = None) -> None:
+        self.table = Table(backends or [])
+        self.inflight: dict[str, int] = {}
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "slipway_router_requests",
+            "Requests proxied, by backend, model version and status code (502: failed).",
+            ["backend", "model_version", "code"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "slipway_router_retries",
+            "Requests retried on another backend after a refused connection.",
+            ["backend"],
+            registry=self.registry,
+        )
+        self.weight = Gauge(
+            "slipway_router_backend_weight",
+            "Traffic weight of each backend.",
+            ["backend", "model_version"],
+            registry=self.registry,
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._set_weights_gauge()
+
+    def _set_weights_gauge(self) -> None:
+        self.weight.clear()
+        for b in self.table.backends:
+            self.weight.labels(b.name, b.model_version).set(b.weight)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(60.0, connect=2.0),
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            )
+        return self._client
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "backends": [asdict(b) for b in self.table.backends],
+            "inflight": {url: n for url, n in self.inflight.items() if n},
+        }
+
+    def configure(self, payload: Any) -> None:
+        backends = [Backend(**item) for item in payload["backends"]]
+        self.table = Table(backends)  # one assignment: the switch is atomic on the loop
+        self._set_weights_gauge()
+        log.info("backends: %s", ", ".join(f"{b.name}={b.weight}" for b in backends))
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        body = await _read_body(receive)
+        if path == "/-/router/health":
+            await _respond(send, 200, b'{"status":"ok"}')
+        elif path == "/-/router" and method == "GET":
+            await _respond(send, 200, json.dumps(self.state()).encode())
+        elif path == "/-/router" and method == "PUT":
+            try:
+                self.configure(json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                await _respond(send, 400, json.dumps({"error": str(exc)}).encode())
+                return
+            await _respond(send, 200, json.dumps(self.state()).encode())
+        elif path == "/metrics" and method == "GET":
+            await _respond(send, 200, generate_latest(self.registry), b"text/plain; version=0.0.4")
+        else:
+            await self._proxy(scope, body, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _proxy(self, scope: Scope, body: bytes, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = scope["path"] + (f"?{query}" if query else "")
+        tried: set[str] = set()
+        while True:
+            backend = self.table.pick(frozenset(tried))
+            if backend is None:
+                await _respond(send, 503, b'{"error":"no backend available"}')
+                return
+            self.inflight[backend.url] = self.inflight.get(backend.url, 0) + 1
+            try:
+                response = await self.client.request(
+                    scope["method"], backend.url + target, content=body, headers=headers
+                )
+            except httpx.ConnectError:
+                # Refused before anything was sent: safe to try the other backend.
+                tried.add(backend.url)
+                self.retries.labels(backend.name).inc()
+                continue
+            except httpx.HTTPError as exc:
+                self.requests.labels(backend.name, backend.model_version, "502").inc()
+                await _respond(send, 502, json.dumps({"error": f"backend: {exc}"}).encode())
+                return
+            finally:
+                self.inflight[backend.url] -= 1
+            self.requests.labels(
+                backend.name, backend.model_version, str(response.status_code)
+            ).inc()
+            out = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in response.headers.items()
+                if k.encode("latin-1") not in _HOP_BY_HOP
+            ]
+            out.append((b"x-slipway-backend", backend.name.encode()))
+            out.append((b"content-length", str(len(response.content)).encode()))
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": out}
+            )
+            await send({"type": "http.response.body", "body": response.content})
+            return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes = b"application/json"
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--backends", default="[]", help="JSON list of backends")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    router = Router([Backend(**b) for b in json.loads(args.backends)])
+    uvicorn.run(router, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Canary rollout: decisions (decision.py), metrics (metrics.py), backends, controller."""

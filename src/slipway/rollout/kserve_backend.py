@@ -1,0 +1,303 @@
+"""The rollout's cluster backend: a KServe InferenceService in Knative deployment mode.
+
+KServe's canary mechanics: changing the predictor spec creates a new Knative revision;
+``canaryTrafficPercent: N`` sends N% to that latest revision and the rest to the last
+revision that was rolled out; removing the field sends everything to the latest. So:
+
+- canary:   spec.predictor gets the new model (``model.storageUri``, or for slipway's own
+            container its ``STORAGE_URI``/version/run-id variables) and
+            ``canaryTrafficPercent: <first step>``; lineage annotations and pod labels move
+            with it (Prometheus copies pod labels onto the series);
+- step:     ``canaryTrafficPercent: <step>``;
+- promote:  ``canaryTrafficPercent`` removed (100% to the latest revision);
+- rollback: ``canaryTrafficPercent: 0`` first (all traffic back to the previous revision at
+            once), then the previous model's spec restored and the field removed, so the
+            live object matches git again (Argo CD never sees drift to undo).
+
+Every object sent is validated against the InferenceService CRD schema first (a patch:
+the object as it will be after the patch), when a schema folder is given. Patches are JSON
+merge patches (RFC 7386), the Kubernetes client's default for custom objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slipway.errors import SlipwayError
+from slipway.rollout.backend import ModelTarget
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+A_NAME, A_VERSION, A_RUN = "slipway.io/model-name", "slipway.io/model-version", "slipway.io/run-id"
+A_DECISION = "slipway.io/rollout-decision"
+A_ABORT = "slipway.io/rollout-abort"
+A_PREVIOUS = "slipway.io/previous-model"
+CONTAINER = "kserve-container"
+
+
+class KServeError(SlipwayError):
+    """The InferenceService is missing, invalid, or did not become ready in time."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: the document ``target`` becomes after ``patch`` (``target`` untouched)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def model_of(isvc: dict[str, Any]) -> dict[str, Any]:
+    """The served model as the spec states it: version, run id, storage URI."""
+    annotations = isvc.get("metadata", {}).get("annotations") or {}
+    predictor = isvc.get("spec", {}).get("predictor", {})
+    storage = (predictor.get("model") or {}).get("storageUri")
+    if storage is None:
+        for container in predictor.get("containers") or []:
+            for env in container.get("env") or []:
+                if env.get("name") == "STORAGE_URI":
+                    storage = env.get("value")
+    return {
+        "version": annotations.get(A_VERSION, ""),
+        "run_id": annotations.get(A_RUN, ""),
+        "storage_uri": storage or "",
+    }
+
+
+def model_patch(isvc: dict[str, Any], target: ModelTarget) -> dict[str, Any]:
+    """The merge patch that makes ``isvc`` serve ``target`` (canary field untouched)."""
+    predictor = isvc.get("spec", {}).get("predictor", {})
+    spec: dict[str, Any] = {
+        "labels": {A_NAME: target.name, A_VERSION: target.version},
+    }
+    if predictor.get("model") is not None:
+        spec["model"] = {"storageUri": target.storage_uri}
+    else:
+        containers = copy.deepcopy(predictor.get("containers") or [])
+        mine = [c for c in containers if c.get("name") == CONTAINER] or containers[:1]
+        if not mine:
+            raise KServeError("the predictor has neither `model` nor a container to update")
+        values = {
+            "STORAGE_URI": target.storage_uri,
+            "SLIPWAY_MODEL_VERSION": target.version,
+            "SLIPWAY_RUN_ID": target.run_id,
+        }
+        env = [e for e in mine[0].get("env") or [] if e.get("name") not in values]
+        mine[0]["env"] = [*env, *({"name": k, "value": v} for k, v in values.items())]
+        # A merge patch replaces lists whole: send every container.
+        spec["containers"] = containers
+    return {
+        "metadata": {
+            "annotations": {
+                DEPLOYMENT_MODE: "Knative",
+                A_NAME: target.name,
+                A_VERSION: target.version,
+                A_RUN: target.run_id,
+            }
+        },
+        "spec": {"predictor": spec},
+    }
+
+
+def _api_from_settings(kubeconfig: Path | None, context: str | None) -> Any:
+    from kubernetes import client, config
+
+    load_kube: Any = config.load_kube_config
+    load_incluster: Any = config.load_incluster_config
+    if kubeconfig is not None or context is not None:
+        load_kube(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+    else:
+        try:
+            load_incluster()
+        except config.ConfigException:
+            load_kube()
+    return client.ApiClient()
+
+
+class KServeBackend:
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        api_client: Any = None,
+        crd_schema_dir: Path | None = None,
+        ready_timeout: float = 600.0,
+        poll_interval: float = 2.0,
+        kubeconfig: Path | None = None,
+        context: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        from kubernetes import client
+
+        self.name = name
+        self.namespace = namespace
+        api_client = api_client or _api_from_settings(kubeconfig, context)
+        self.api: Any = client.CustomObjectsApi(api_client)
+        self.crd_schema_dir = crd_schema_dir
+        self.ready_timeout = ready_timeout
+        self.poll_interval = poll_interval
+        self.sleep = sleep
+        self.previous: dict[str, Any] | None = None
+        self.sent: list[dict[str, Any]] = []  # every object/patch sent, for audit and tests
+
+    # ------------------------------------------------------------------ API calls
+
+    def get(self) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            obj: dict[str, Any] = self.api.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.name
+            )
+        except ApiException as exc:
+            raise KServeError(
+                f"InferenceService {self.namespace}/{self.name}: HTTP {exc.status} {exc.reason}"
+            ) from exc
+        return obj
+
+    def _validate(self, obj: dict[str, Any]) -> None:
+        if self.crd_schema_dir is None:
+            return
+        from slipway.manifests import validate_manifest
+
+        # The server adds status and bookkeeping fields; the schema check is on what we own.
+        clean = {k: v for k, v in obj.items() if k != "status"}
+        metadata = {
+            k: v
+            for k, v in (clean.get("metadata") or {}).items()
+            if k in ("name", "namespace", "labels", "annotations")
+        }
+        clean["metadata"] = metadata
+        errors = validate_manifest(clean, self.crd_schema_dir)
+        if errors:
+            raise KServeError("refusing to send an invalid InferenceService: " + "; ".join(errors))
+
+    def patch(self, patch: dict[str, Any]) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        current = self.get()
+        self._validate(merge_patch(current, patch))
+        self.sent.append(patch)
+        try:
+            result: dict[str, Any] = self.api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.name, patch
+            )
+        except ApiException as exc:
+            raise KServeError(f"patch refused: HTTP {exc.status} {exc.body}") from exc
+        return result
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self._validate(obj)
+        self.sent.append(obj)
+        result: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, obj
+        )
+        return result
+
+    # ------------------------------------------------------------------ readiness
+
+    def _traffic_entries(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        predictor = (obj.get("status", {}).get("components") or {}).get("predictor") or {}
+        return list(predictor.get("traffic") or [])
+
+    def _latest_percent(self, obj: dict[str, Any]) -> int | None:
+        for entry in self._traffic_entries(obj):
+            if entry.get("latestRevision"):
+                return int(entry.get("percent") or 0)
+        return None
+
+    def wait_ready(self, latest_percent: int | None) -> dict[str, Any]:
+        """Until the controller has seen the latest generation, the service is Ready, and
+        (when given) the latest revision has ``latest_percent`` of the traffic."""
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            obj = self.get()
+            status = obj.get("status") or {}
+            generation = obj.get("metadata", {}).get("generation")
+            observed = status.get("observedGeneration")
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            fresh = generation is None or observed == generation
+            split_ok = latest_percent is None or self._latest_percent(obj) == latest_percent
+            if fresh and ready and split_ok:
+                return obj
+            if time.monotonic() > deadline:
+                raise KServeError(
+                    f"InferenceService {self.name} not ready with {latest_percent}% on the latest "
+                    f"revision after {self.ready_timeout:.0f}s (status: {json.dumps(status)[:500]})"
+                )
+            self.sleep(self.poll_interval)
+
+    # ------------------------------------------------------------------ Backend
+
+    def deploy_canary(self, canary: ModelTarget, champion: ModelTarget, percent: int) -> None:
+        isvc = self.get()
+        self.previous = model_of(isvc) | {"name": champion.name}
+        if not self.previous["storage_uri"]:
+            self.previous["storage_uri"] = champion.storage_uri
+        patch = model_patch(isvc, canary)
+        patch["metadata"]["annotations"][A_PREVIOUS] = json.dumps(self.previous, sort_keys=True)
+        patch["metadata"]["annotations"][A_ABORT] = None
+        patch["spec"]["predictor"]["canaryTrafficPercent"] = percent
+        self.patch(patch)
+        self.wait_ready(percent)
+
+    def set_canary_traffic(self, percent: int) -> None:
+        self.patch({"spec": {"predictor": {"canaryTrafficPercent": percent}}})
+        self.wait_ready(percent)
+
+    def traffic(self) -> dict[str, int]:
+        return {
+            str(e.get("revisionName")): int(e.get("percent") or 0)
+            for e in self._traffic_entries(self.get())
+        }
+
+    def promote(self) -> None:
+        self.patch({"spec": {"predictor": {"canaryTrafficPercent": None}}})
+        self.wait_ready(100)
+
+    def rollback(self) -> None:
+        # First the traffic, at once: the previous revision still runs, so this is quick.
+        self.patch({"spec": {"predictor": {"canaryTrafficPercent": 0}}})
+        self.wait_ready(0)
+        isvc = self.get()
+        previous = self.previous
+        if previous is None:
+            raw = (isvc.get("metadata", {}).get("annotations") or {}).get(A_PREVIOUS)
+            previous = json.loads(raw) if raw else None
+        if previous is None:
+            log.warning("no record of the previous model: canary left at 0%% traffic")
+            return
+        target = ModelTarget(
+            previous["name"], previous["version"], previous["run_id"], previous["storage_uri"]
+        )
+        patch = model_patch(isvc, target)
+        patch["spec"]["predictor"]["canaryTrafficPercent"] = None
+        self.patch(patch)
+        self.wait_ready(100)
+
+    def record_decision(self, record: dict[str, Any]) -> None:
+        value = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        self.patch({"metadata": {"annotations": {A_DECISION: value[:4000]}}})
+
+    def abort_requested(self) -> bool:
+        annotations = self.get().get("metadata", {}).get("annotations") or {}
+        return str(annotations.get(A_ABORT, "")).lower() == "true"
+
+    def request_abort(self) -> None:
+        self.patch({"metadata": {"annotations": {A_ABORT: "true"}}})

@@ -1,0 +1,133 @@
+"""Canary and champion figures from a Prometheus HTTP API, through PromQL.
+
+The same queries run against the local stack's Prometheus and the cluster's: both scrape
+the predictor's own metrics (slipway.serving.metrics), which carry ``model_name`` and
+``model_version``, so a version is selected by label whatever the deployment.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from slipway.errors import SlipwayError
+from slipway.rollout.decision import Snapshot, Stats
+
+REQUESTS = "slipway_inference_requests_total"
+LATENCY = "slipway_inference_request_duration_seconds_bucket"
+
+
+class PrometheusError(SlipwayError):
+    """Prometheus could not be queried, or answered an error."""
+
+
+def _selector(model: str, version: str) -> str:
+    return f'model_name="{model}",model_version="{version}"'
+
+
+def _window(seconds: float) -> str:
+    # Whole seconds, and never under 2 s: a rate needs two samples in its range.
+    return f"{max(2, math.ceil(seconds))}s"
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The three PromQL expressions for one version over one window."""
+
+    requests: str
+    errors: str
+    p99_seconds: str
+
+    @classmethod
+    def for_version(cls, model: str, version: str, window_seconds: float) -> Queries:
+        sel, w = _selector(model, version), _window(window_seconds)
+        return cls(
+            requests=f"sum(increase({REQUESTS}{{{sel}}}[{w}]))",
+            # Server errors only: a 4xx is the client's mistake, not the model's.
+            errors=f'sum(increase({REQUESTS}{{{sel},code=~"5.."}}[{w}]))',
+            p99_seconds=(f"histogram_quantile(0.99, sum by (le) (rate({LATENCY}{{{sel}}}[{w}])))"),
+        )
+
+
+class PrometheusClient:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    @retry(
+        retry=retry_if_exception_type(httpx.TransportError),
+        stop=stop_after_attempt(4),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        reraise=True,
+    )
+    def _get(self, query: str, time: float | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"query": query}
+        if time is not None:
+            params["time"] = f"{time:.3f}"
+        response = self._http.get(f"{self.url}/api/v1/query", params=params)
+        try:
+            payload: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}") from exc
+        if payload.get("status") != "success":
+            raise PrometheusError(f"query {query!r} failed: {payload.get('error', payload)}")
+        return payload
+
+    def scalar(self, query: str, time: float | None = None) -> float:
+        """The value of a query that yields at most one sample; NaN when it yields none."""
+        try:
+            data = self._get(query, time)["data"]
+        except httpx.TransportError as exc:
+            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc}") from exc
+        result = data.get("result")
+        if data.get("resultType") == "scalar":
+            return float(result[1])
+        if not result:
+            return math.nan
+        if len(result) > 1:
+            raise PrometheusError(f"query {query!r} gave {len(result)} series, expected one")
+        return float(result[0]["value"][1])
+
+    def stats(self, model: str, version: str, window_seconds: float) -> Stats:
+        q = Queries.for_version(model, version, window_seconds)
+        requests = self.scalar(q.requests)
+        errors = self.scalar(q.errors)
+        p99 = self.scalar(q.p99_seconds)
+        return Stats(
+            requests=0.0 if math.isnan(requests) else requests,
+            errors=0.0 if math.isnan(errors) else errors,
+            p99_ms=p99 * 1000.0,
+        )
+
+    def snapshot(
+        self, model: str, canary_version: str, champion_version: str, window_seconds: float
+    ) -> Snapshot:
+        return Snapshot(
+            canary=self.stats(model, canary_version, window_seconds),
+            champion=self.stats(model, champion_version, window_seconds),
+        )
+
+    def wait_for_series(self, model: str, version: str, timeout: float) -> bool:
+        """Until Prometheus holds the version's ``slipway_model_info`` (it is scraped);
+        False after ``timeout`` seconds (the window then starts anyway)."""
+        query = f"count(slipway_model_info{{{_selector(model, version)}}})"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.scalar(query) >= 1:
+                return True
+            time.sleep(0.25)
+        return False
+
+    def ready(self) -> bool:
+        try:
+            return self._http.get(f"{self.url}/-/ready").status_code == 200
+        except httpx.HTTPError:
+            return False

@@ -1,0 +1,201 @@
+"""``slipway rollout start|status|abort``: the controller wired from configuration."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from slipway import registry, tracking
+from slipway.config import Settings, load_settings
+from slipway.errors import SlipwayError, StackError
+from slipway.gitops import GitOpsRecorder
+from slipway.local.processes import Managed
+from slipway.local.stack import LocalStack
+from slipway.rollout.backend import Backend, ModelTarget
+from slipway.rollout.controller import RolloutController, RolloutOutcome, StateFile
+from slipway.rollout.kserve_backend import KServeBackend
+from slipway.rollout.local_backend import CANARY, CHAMPION, LocalBackend
+from slipway.rollout.metrics import PrometheusClient
+
+STATE_FILE = "rollout.json"
+
+
+class RolloutError(SlipwayError):
+    """The rollout cannot start: no champion, unknown version, nothing to compare."""
+
+
+def target_for(client: Any, name: str, version: str, cache_dir: Path | None) -> ModelTarget:
+    """A registered version as a serving target; downloaded into ``cache_dir`` if given."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version(name, version)
+        storage_uri = str(client.get_model_version_download_uri(name, version))
+    except MlflowException as exc:
+        raise RolloutError(f"{name} version {version}: {exc.message}") from exc
+    run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id or "unknown")
+    model_dir = None
+    if cache_dir is not None:
+        from slipway.serving.server import from_registry
+
+        model_dir = from_registry(f"models:/{name}/{version}", cache_dir, client).model_dir
+    return ModelTarget(name, str(version), run_id, storage_uri, model_dir)
+
+
+def ensure_event_log() -> None:
+    """Decision lines reach stderr even when the CLI's log level hides INFO."""
+    events = logging.getLogger("slipway.rollout.events")
+    if not events.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        events.addHandler(handler)
+        events.setLevel(logging.INFO)
+        events.propagate = False
+
+
+def _prometheus_url(settings: Settings, stack: LocalStack) -> str:
+    url = settings.rollout.prometheus_url or stack.prometheus_url()
+    if url is None:
+        raise StackError(
+            "no Prometheus: set rollout.prometheus_url, or start the local stack "
+            "(`slipway local up`)"
+        )
+    return url
+
+
+def make_backend(
+    settings: Settings,
+    stack: LocalStack,
+    config: Path | None,
+    canary_env: dict[str, str] | None = None,
+) -> Backend:
+    r = settings.rollout
+    if r.backend == "kserve":
+        k = r.kserve
+        return KServeBackend(
+            k.inference_service or settings.tracking.model_name,
+            k.namespace,
+            ready_timeout=k.ready_timeout_seconds,
+            kubeconfig=k.kubeconfig,
+            context=k.context,
+        )
+    return LocalBackend(stack, config, canary_env)
+
+
+def start_rollout(
+    config: Path | None,
+    state_dir: Path | None,
+    version: str | None,
+    fault_error_rate: float = 0.0,
+    fault_latency_ms: float = 0.0,
+) -> RolloutOutcome:
+    ensure_event_log()
+    settings = load_settings(config)
+    stack = LocalStack(state_dir)
+    client = tracking.client_for(settings.tracking, state_dir)
+    name = settings.tracking.model_name
+    champion_mv = registry.version_by_alias(client, name, registry.CHAMPION)
+    if champion_mv is None:
+        raise RolloutError(f"{name} has no champion: nothing to compare a canary with")
+    if version is None:
+        challenger = registry.version_by_alias(client, name, registry.CHALLENGER)
+        if challenger is None:
+            raise RolloutError(f"{name} has no challenger; pass --version")
+        version = str(challenger.version)
+    if version == str(champion_mv.version):
+        raise RolloutError(f"version {version} is already the champion")
+    local = settings.rollout.backend == "local"
+    cache = stack.state_dir / "models" if local else None
+    champion = target_for(client, name, str(champion_mv.version), cache)
+    canary = target_for(client, name, version, cache)
+    env = {}
+    if fault_error_rate:
+        env["SLIPWAY_SERVING__FAULT_ERROR_RATE"] = str(fault_error_rate)
+    if fault_latency_ms:
+        env["SLIPWAY_SERVING__FAULT_LATENCY_MS"] = str(fault_latency_ms)
+    backend = make_backend(settings, stack, config, env)
+    if isinstance(backend, LocalBackend):
+        backend.clear_abort()
+    elif isinstance(backend, KServeBackend) and env:
+        raise RolloutError("fault injection is for the local backend only")
+    prometheus = PrometheusClient(_prometheus_url(settings, stack))
+    controller = RolloutController(
+        settings.rollout,
+        backend,
+        prometheus,
+        client,
+        GitOpsRecorder(settings.rollout.gitops),
+        StateFile(stack.state_dir / STATE_FILE),
+    )
+    try:
+        return controller.run(canary, champion)
+    finally:
+        prometheus.close()
+
+
+def rollout_status(config: Path | None, state_dir: Path | None) -> dict[str, Any]:
+    settings = load_settings(config)
+    stack = LocalStack(state_dir)
+    state = StateFile(stack.state_dir / STATE_FILE).read()
+    if state is None:
+        return {"rollout": None, "message": "no rollout has run here"}
+    backend = make_backend(settings, stack, config)
+    try:
+        state["traffic_now"] = backend.traffic()
+    except (SlipwayError, OSError) as exc:
+        state["traffic_now"] = f"unavailable: {exc}"
+    if (
+        state.get("decision") == "running"
+        and not Managed("rollout", state["pid"], 0, "", "", "").alive()
+    ):
+        state["decision"] = "interrupted"
+    return state
+
+
+def abort_rollout(config: Path | None, state_dir: Path | None, wait: float) -> str:
+    settings = load_settings(config)
+    stack = LocalStack(state_dir)
+    state_file = StateFile(stack.state_dir / STATE_FILE)
+    state = state_file.read()
+    backend = make_backend(settings, stack, config)
+    running = (
+        state is not None
+        and state.get("decision") == "running"
+        and Managed("rollout", state["pid"], 0, "", "", "").alive()
+    )
+    if running:
+        if isinstance(backend, LocalBackend | KServeBackend):
+            backend.request_abort()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            current = state_file.read() or {}
+            if current.get("decision") not in (None, "running"):
+                return f"rollout {current['decision']}: {current.get('reason', '')}"
+            time.sleep(0.5)
+    # Nobody is running the rollout (or it did not answer): roll back from here.
+    if isinstance(backend, LocalBackend):
+        return backend_force_rollback(backend)
+    if isinstance(backend, KServeBackend):
+        backend.rollback()
+        return "canary traffic set to 0 and the previous model restored"
+    raise RolloutError("unknown backend")
+
+
+def backend_force_rollback(backend: LocalBackend) -> str:
+    """Champion alone behind the router, canary stopped, from the stack's records."""
+    canary = backend.stack.services().get(CANARY)
+    champion = backend.stack.services().get(CHAMPION)
+    if champion is None:
+        raise StackError("no champion server is running; nothing to roll back to")
+    state = backend.router_state()
+    version = next(
+        (b["model_version"] for b in state["backends"] if b["name"] == CHAMPION), "unknown"
+    )
+    backend._put([(CHAMPION, champion, ModelTarget("", version, "", ""), 100)])
+    if canary is not None:
+        backend._drain(canary.url)
+        backend._stop(CANARY)
+    return "canary removed; the champion takes all traffic"

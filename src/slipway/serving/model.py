@@ -1,0 +1,250 @@
+"""The predictor: a ``kserve.Model`` over a slipway model bundle.
+
+It loads the bundle that MLflow stored (from a folder: KServe's ``/mnt/models``, or one
+downloaded from a ``models:/`` URI), checks each request against the dataset contract,
+applies the saved preprocessing and returns the class and the class probabilities.
+
+KServe calls ``preprocess -> predict -> postprocess`` when a request comes through its
+own routes; slipway's lean HTTP layer (gateway.py) calls the same three steps directly.
+Either way the contract checks, the preprocessing and the forward pass are these.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kserve import Model
+from kserve.errors import InvalidInput
+from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
+from kserve.protocol.infer_type import InferRequest
+
+from slipway.bundle import ModelBundle, find_bundle
+from slipway.serving.forward import forward_for
+from slipway.serving.metrics import ServingMetrics
+from slipway.serving.validation import RequestError, RequestValidator, Row
+
+log = logging.getLogger(__name__)
+
+V1, V2 = "v1", "v2"
+
+
+@dataclass
+class Batch:
+    """A checked request on its way through preprocess -> predict -> postprocess."""
+
+    protocol: str
+    rows: list[Row]
+    matrix: np.ndarray
+    request_id: str | None = None
+    scores: np.ndarray | None = None
+
+
+class SlipwayModel(Model):  # type: ignore[misc]
+    """One model version of one registered model, ready to predict."""
+
+    def __init__(
+        self,
+        name: str,
+        model_dir: Path,
+        version: str = "unknown",
+        run_id: str = "unknown",
+        max_batch_size: int = 256,
+        metrics_enabled: bool = True,
+        feature_metrics: bool = True,
+    ) -> None:
+        super().__init__(name)
+        self.model_dir = model_dir
+        self.version = version
+        self.run_id = run_id
+        self.max_batch_size = max_batch_size
+        self.metrics_enabled = metrics_enabled
+        self.feature_metrics = feature_metrics
+        self.metrics: ServingMetrics | None = None
+        self.forward_kind = "none"
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self) -> bool:
+        bundle = ModelBundle.load(find_bundle(self.model_dir))
+        self.contract = bundle.contract
+        self.preprocessor = bundle.preprocessor
+        self.validator = RequestValidator(bundle.contract, bundle.preprocessor, self.max_batch_size)
+        self.forward, self.forward_kind = forward_for(bundle.network)
+        nullable = {c.name for c in bundle.contract.features if c.nullable}
+        self._nullable = tuple(
+            i for i, name in enumerate(bundle.preprocessor.input_names) if name in nullable
+        )
+        if self.metrics_enabled and self.metrics is None:
+            self.metrics = ServingMetrics(
+                self.name,
+                self.version,
+                self.run_id,
+                self.forward_kind,
+                bundle.preprocessor if self.feature_metrics else None,
+            )
+        # KServe's histograms, bound once (labels() costs a lock and a lookup per call).
+        self.kserve_pre = PRE_HIST_TIME.labels(model_name=self.name)
+        self.kserve_predict = PREDICT_HIST_TIME.labels(model_name=self.name)
+        self.kserve_post = POST_HIST_TIME.labels(model_name=self.name)
+        # One prediction before serving: the first request should not pay for warm-up.
+        self.predict_rows(self.validator.rows_v1({"instances": [self.example()]}))
+        log.info(
+            "loaded %s version %s (run %s) from %s; forward pass: %s",
+            self.name, self.version, self.run_id, self.model_dir, self.forward_kind,
+        )  # fmt: skip
+        self.ready = True
+        return True
+
+    def example(self) -> dict[str, Any]:
+        """A valid instance (the middle of each range, the first category)."""
+        example: dict[str, Any] = {}
+        for col in self.contract.features:
+            if col.dtype == "category":
+                example[col.name] = (col.categories or ("",))[0]
+            else:
+                low = col.min if col.min is not None else 0.0
+                high = col.max if col.max is not None else low
+                middle = (low + high) / 2
+                example[col.name] = round(middle) if col.dtype == "int" else middle
+        return example
+
+    # ------------------------------------------------------------------ the three steps
+
+    def rows(self, protocol: str, body: Any) -> list[Row]:
+        return self.validator.rows_v1(body) if protocol == V1 else self.validator.rows_v2(body)
+
+    def predict_rows(self, rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
+        """(preprocessed matrix, positive-class probability per row)."""
+        matrix = self.preprocessor.transform_rows(rows)
+        return matrix, self.forward(matrix)
+
+    def observe(self, rows: Sequence[Row], matrix: np.ndarray, scores: np.ndarray) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.observe_scores(scores)
+        if self.metrics.features is not None:
+            missing = (
+                [i for row in rows for i in self._nullable if row[i] is None]
+                if self._nullable
+                else ()
+            )
+            self.metrics.features.observe(matrix, missing)
+
+    def encode(self, protocol: str, scores: np.ndarray, request_id: str | None) -> dict[str, Any]:
+        positive = scores.tolist()
+        labels = [1 if p >= 0.5 else 0 for p in positive]
+        if protocol == V1:
+            return {
+                "predictions": [
+                    {"prediction": c, "probabilities": [1.0 - p, p]}
+                    for c, p in zip(labels, positive, strict=True)
+                ]
+            }
+        n = len(positive)
+        flat = [v for p in positive for v in (1.0 - p, p)]
+        return {
+            # KServe answers HTTP 500 for a v2 response without an id: always set one.
+            "id": request_id or uuid.uuid4().hex,
+            "model_name": self.name,
+            "model_version": self.version,
+            "outputs": [
+                {"name": "prediction", "datatype": "INT64", "shape": [n], "data": labels},
+                {"name": "probabilities", "datatype": "FP64", "shape": [n, 2], "data": flat},
+            ],
+        }
+
+    def infer(self, protocol: str, body: Any) -> dict[str, Any]:
+        """All three steps for a decoded JSON body (the lean HTTP path), timed into KServe's
+        histograms. Raises RequestError for a bad request."""
+        t0 = time.perf_counter()
+        request_id = request_id_of(body) if protocol == V2 else None
+        rows = self.rows(protocol, body)
+        t1 = time.perf_counter()
+        matrix, scores = self.predict_rows(rows)
+        t2 = time.perf_counter()
+        self.observe(rows, matrix, scores)
+        response = self.encode(protocol, scores, request_id)
+        t3 = time.perf_counter()
+        self.kserve_pre.observe(t1 - t0)
+        self.kserve_predict.observe(t2 - t1)
+        self.kserve_post.observe(t3 - t2)
+        return response
+
+    # ------------------------------------------------------------------ KServe's hooks
+
+    def validate(self, payload: Any) -> Any:
+        # Checking happened in preprocess, against the contract; KServe's generic check
+        # would look for "instances" in our Batch object.
+        return payload
+
+    async def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Batch:
+        protocol, body = V1, payload
+        if isinstance(payload, InferRequest):
+            protocol = V2
+            body = {
+                "id": payload.id,
+                "inputs": [
+                    {
+                        "name": t.name,
+                        "datatype": t.datatype,
+                        "shape": list(t.shape),
+                        "data": t.data if isinstance(t.data, list) else np.asarray(t.data).tolist(),
+                    }
+                    for t in payload.inputs
+                ],
+            }
+        try:
+            rows = self.rows(protocol, body)
+            request_id = request_id_of(body) if protocol == V2 else None
+        except RequestError as exc:
+            raise InvalidInput(exc.message) from exc
+        return Batch(protocol, rows, np.empty(0), request_id)
+
+    def predict(self, payload: Batch, headers: dict[str, str] | None = None) -> Batch:
+        payload.matrix, payload.scores = self.predict_rows(payload.rows)
+        self.observe(payload.rows, payload.matrix, payload.scores)
+        return payload
+
+    async def postprocess(
+        self, result: Batch, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        assert result.scores is not None
+        return self.encode(result.protocol, result.scores, result.request_id)
+
+    def get_input_types(self) -> list[dict[str, Any]]:
+        return self.validator.input_types()
+
+    def get_output_types(self) -> list[dict[str, Any]]:
+        return [
+            {"name": "prediction", "datatype": "INT64", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, 2]},
+        ]
+
+    def metadata(self) -> dict[str, Any]:
+        """The v2 model metadata, with each input's contract (range, categories)."""
+        return {
+            "name": self.name,
+            "versions": [self.version],
+            "platform": f"slipway-{self.forward_kind}",
+            "inputs": self.get_input_types(),
+            "outputs": self.get_output_types(),
+            "parameters": {"run_id": self.run_id, "max_batch_size": self.max_batch_size},
+        }
+
+
+def request_id_of(body: Any) -> str | None:
+    if type(body) is dict:
+        value = body.get("id")
+        if value is None:
+            return None
+        if type(value) is str and len(value) <= 256:
+            return value
+        raise RequestError(400, '"id" must be a string of at most 256 characters', "id")
+    return None

@@ -1,0 +1,186 @@
+"""Starting the predictor: find the model, load it, run KServe's ModelServer.
+
+Where the model comes from:
+- ``model_dir``: a folder holding an MLflow model (KServe's storage initializer puts the
+  ``storageUri`` at ``/mnt/models``); version and run id come from the arguments or the
+  ``SLIPWAY_MODEL_VERSION`` / ``SLIPWAY_RUN_ID`` variables the chart sets.
+- ``model_uri``: ``models:/name@alias`` or ``models:/name/version``, resolved through the
+  MLflow registry and downloaded once into a cache folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slipway.config import ServingSettings
+from slipway.errors import SlipwayError
+
+log = logging.getLogger(__name__)
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+class ServingError(SlipwayError):
+    """The predictor cannot start: no model where it was asked to look."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str
+    version: str
+    run_id: str
+    model_dir: Path
+
+
+def from_dir(model_dir: Path, name: str, version: str | None, run_id: str | None) -> ModelSource:
+    if not model_dir.is_dir():
+        raise ServingError(f"model folder {model_dir} does not exist")
+    return ModelSource(
+        name,
+        version or os.environ.get("SLIPWAY_MODEL_VERSION", "unknown"),
+        run_id or os.environ.get("SLIPWAY_RUN_ID", "unknown"),
+        model_dir,
+    )
+
+
+def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelSource:
+    """Resolve ``models:/name@alias`` (or ``/version``) and download the version once."""
+    match = _MODELS_URI.match(uri)
+    if not match:
+        raise ServingError(f"not a registry URI: {uri!r} (expected models:/name@alias)")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = client or MlflowClient()
+    name = match["name"]
+    try:
+        if match["alias"]:
+            mv = client.get_model_version_by_alias(name, match["alias"])
+        else:
+            mv = client.get_model_version(name, match["version"])
+    except MlflowException as exc:
+        raise ServingError(f"cannot resolve {uri}: {exc.message}") from exc
+    version = str(mv.version)
+    run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id or "unknown")
+    target = cache_dir / name / version
+    if not (target / "MLmodel").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=str(target)
+        )
+    return ModelSource(name, version, run_id, target)
+
+
+def _logging_config(access_log: bool) -> dict[str, Any]:
+    from kserve.logging import KSERVE_LOG_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(KSERVE_LOG_CONFIG)
+    if not access_log:
+        # The per-request lines (uvicorn's access log, KServe's timing traces) cost more
+        # than the prediction; metrics carry the same information.
+        config["loggers"]["uvicorn.access"]["level"] = "WARNING"
+        config["loggers"]["kserve.trace"]["level"] = "WARNING"
+    return config
+
+
+def build_model(source: ModelSource, settings: ServingSettings) -> Any:
+    from slipway.serving.model import SlipwayModel
+
+    model = SlipwayModel(
+        source.name,
+        source.model_dir,
+        version=source.version,
+        run_id=source.run_id,
+        max_batch_size=settings.max_batch_size,
+        feature_metrics=settings.feature_metrics,
+    )
+    try:
+        model.load()
+    except FileNotFoundError as exc:
+        raise ServingError(str(exc)) from exc
+    return model
+
+
+def _bind_host(host: str) -> None:
+    """Make KServe's REST server listen on ``host``.
+
+    KServe's RESTServer always listens on 0.0.0.0, which is right in a pod; the local stack
+    keeps every server on loopback. ModelServer creates its RESTServer inside ``start``, so
+    the class it looks up there is replaced by one that sets the host on the uvicorn config
+    (read only when the socket is bound).
+    """
+    import kserve.model_server as model_server
+
+    base = model_server.RESTServer
+    if getattr(base, "slipway_host", None) is not None:
+        base = base.__mro__[1]
+
+    class BoundRESTServer(base):  # type: ignore[misc, valid-type]
+        slipway_host = host
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host
+
+    model_server.RESTServer = BoundRESTServer
+
+
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (in a pod the server must answer on the pod address)
+
+
+def run(
+    source: ModelSource,
+    settings: ServingSettings,
+    http_port: int = 8080,
+    host: str = ALL_INTERFACES,
+) -> None:
+    """Serve ``source`` on ``host:http_port`` until SIGTERM/SIGINT (blocks)."""
+    import sys
+
+    # kserve.model_server parses sys.argv when imported, with argparse's abbreviations on:
+    # our own `--config` would be read as its `--configure_logging`. Our CLI has parsed the
+    # arguments already, so KServe gets none.
+    sys.argv = sys.argv[:1]
+    import torch
+    from kserve import ModelServer
+    from kserve import logging as kserve_logging
+    from kserve.model_server import app
+
+    from slipway.serving import gateway
+
+    torch.set_num_threads(settings.torch_threads)
+    kserve_logging.configure_logging(_logging_config(settings.access_log))
+    if settings.fault_error_rate or settings.fault_latency_ms:
+        log.warning(
+            "TEST-ONLY FAULT INJECTION ON: error rate %.3f, added latency %.1f ms",
+            settings.fault_error_rate, settings.fault_latency_ms,
+        )  # fmt: skip
+    model = build_model(source, settings)
+    if host != ALL_INTERFACES:
+        _bind_host(host)
+    gateway.install(
+        app,
+        lambda inner: gateway.Gateway(
+            inner,
+            model,
+            lean=settings.lean_http,
+            max_body_bytes=settings.max_body_bytes,
+            fault_error_rate=settings.fault_error_rate,
+            fault_latency_ms=settings.fault_latency_ms,
+        ),
+    )
+    server = ModelServer(
+        http_port=http_port,
+        enable_grpc=False,
+        workers=1,
+        enable_latency_logging=settings.access_log,
+        enable_docs_url=False,
+    )
+    server.start([model])
