@@ -60,7 +60,11 @@ def test_the_issue_modules_and_roots_exist() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [*all_tf_files(), *sorted(TERRAFORM_DIR.rglob("*.tfvars"))],
+    [
+        *all_tf_files(),
+        *sorted(TERRAFORM_DIR.rglob("*.tfvars")),
+        *sorted(TERRAFORM_DIR.rglob("*.tftest.hcl")),
+    ],
     ids=lambda p: str(p.relative_to(TERRAFORM_DIR)),
 )
 def test_file_parses(path: Path) -> None:

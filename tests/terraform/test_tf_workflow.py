@@ -29,6 +29,11 @@ def test_workflow_validates_every_module_and_root() -> None:
     assert "terraform/envs/*/" in text
 
 
+def test_workflow_runs_the_native_terraform_tests() -> None:
+    assert list(TERRAFORM_DIR.glob("modules/*/tests/*.tftest.hcl")), "expected terraform test files"
+    assert re.search(r'terraform -chdir="\$dir" test\b', WORKFLOW.read_text(encoding="utf-8"))
+
+
 def test_tflint_config_is_the_one_the_workflow_uses() -> None:
     config = TERRAFORM_DIR / ".tflint.hcl"
     assert config.is_file()

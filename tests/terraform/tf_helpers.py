@@ -548,17 +548,24 @@ CREDENTIAL_PATTERNS = {
     "provider access_key/secret_key": re.compile(r"(?m)^\s*(access_key|secret_key|token)\s*=\s*\""),
     "literal password": re.compile(r"(?im)^\s*[a-z_]*password[a-z_]*\s*=\s*\"(?!\$\{)[^\"]+\""),
     "private key": re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----"),
-    "AWS account id": re.compile(r"(?<![\d.])\d{12}(?![\d.])"),
+    "AWS account id": re.compile(
+        r"(?<![\d.])(?!111122223333|123456789012|444455556666)\d{12}(?![\d.])"
+    ),
     "stored AWS key in a workflow": re.compile(r"aws-(access-key-id|secret-access-key)\s*:"),
 }
 
 
 def credential_problems(paths: Iterable[Path]) -> list[str]:
-    """No credentials and no account IDs in code, values or tfvars."""
+    """No credentials and no account IDs in code, values or tfvars (AWS's documentation
+    placeholders 111122223333, 123456789012 and 444455556666 excepted: mock tests need them).
+    `terraform test` files may set a literal password: they feed mock providers at plan time."""
     problems = []
     for path in paths:
+        mock_inputs = path.name.endswith(".tftest.hcl")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             for what, pattern in CREDENTIAL_PATTERNS.items():
+                if mock_inputs and what == "literal password":
+                    continue
                 if pattern.search(line):
                     problems.append(f"{path.name}:{number}: {what}")
     return problems

@@ -14,7 +14,7 @@ variable "cidr" {
   default     = "10.0.0.0/16"
 
   validation {
-    condition     = can(cidrhost(var.cidr, 0)) && tonumber(split("/", var.cidr)[1]) <= 16
+    condition     = can(cidrhost(var.cidr, 0)) && can(regex("/([0-9]|1[0-6])$", var.cidr))
     error_message = "cidr must be a valid IPv4 CIDR block of size /16 or larger."
   }
 }

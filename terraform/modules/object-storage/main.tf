@@ -118,7 +118,7 @@ resource "aws_s3_bucket_logging" "data" {
 
   bucket        = each.value.id
   target_bucket = aws_s3_bucket.logs.id
-  target_prefix = "${each.value.id}/"
+  target_prefix = "${local.data_buckets[each.key]}/"
 }
 
 data "aws_iam_policy_document" "data" {
