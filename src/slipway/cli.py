@@ -6,13 +6,11 @@ one ``error:`` line and exit 1, never as a traceback.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +18,8 @@ import typer
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
-from slipway.errors import DataError, SlipwayError
+from slipway.cli_common import ConfigOpt, StateOpt, friendly
+from slipway.errors import DataError
 
 app = typer.Typer(help="slipway: train, track, register and serve models.", no_args_is_help=True)
 data_app = typer.Typer(help="Generate, validate and fingerprint datasets.", no_args_is_help=True)
@@ -31,31 +30,6 @@ local_app = typer.Typer(help="The local stack (embedded default).", no_args_is_h
 app.add_typer(data_app, name="data")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(local_app, name="local")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config YAML (default: the packaged demo config).",
-                 exists=True, dir_okay=False),
-]  # fmt: skip
-StateOpt = Annotated[
-    Path | None, typer.Option("--state-dir", help="Local stack state (default: .slipway).")
-]
-
-
-def friendly(func: F) -> F:
-    """Turn SlipwayError into ``error: ...`` on stderr and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SlipwayError as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from exc
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()

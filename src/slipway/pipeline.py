@@ -27,7 +27,7 @@ from slipway.config import Settings
 from slipway.contract import DatasetContract, load_contract
 from slipway.errors import DataError
 from slipway.features import Preprocessor
-from slipway.validation import ValidationReport, validate
+from slipway.validation import Finding, ValidationReport, validate
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,8 @@ def validate_step(
         ref_frame = dataio.read_table(reference) if reference else None
     except DataError as exc:
         client.set_tag(run_id, "slipway.validation", "failed")
-        tracking.log_json(
-            client, run_id, f'{{"passed": false, "error": {str(exc)!r}}}', "validation.json"
-        )
+        unreadable = ValidationReport(0, "unknown", [Finding("<file>", "unreadable", str(exc))])
+        tracking.log_json(client, run_id, unreadable.to_json(), "validation.json")
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
     report = validate(frame, contract, settings.validation, digest, ref_frame)
@@ -219,7 +218,7 @@ def run_pipeline(
     """All four steps in one process. Raises DataError on bad data, after recording it."""
     outcome = validate_step(client, settings, data, reference)
     if not outcome.report.passed:
-        raise DataError("data validation failed:\n" + outcome.report.to_table())
+        raise DataError("data validation failed: " + "; ".join(outcome.report.failures))
     run_id = outcome.run_id
     try:
         train_step(client, settings, run_id, data)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +95,15 @@ def pip_requirements() -> list[str]:
 def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
     """Log the bundle as an MLflow pyfunc model in ``run_id``; returns its model URI."""
     features = example[[c.name for c in bundle.contract.features]].head(5).reset_index(drop=True)
-    # Numeric inputs are declared double: JSON clients send 3 or 3.0 alike, and an int
-    # column in the signature cannot carry a missing value.
-    numeric = [c.name for c in bundle.contract.features if c.numeric]
-    features[numeric] = features[numeric].astype("float64")
+    # The signature follows the contract: int columns are long, floats double. (MLflow
+    # refuses int64 input for a double column, so widening ints would break clients.)
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = bundle.save(Path(tmp) / "bundle")
         code = Path(tmp) / "code" / "slipway"
         shutil.copytree(SLIPWAY_SRC, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            # MLflow hints that int columns cannot hold nulls; the contract already says so.
+            warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
                 loader_module="slipway.pyfunc_loader",
