@@ -113,11 +113,15 @@ def test_unknown_template_expressions_are_errors() -> None:
         render_application_set(appset, fake_cluster("dev"))
 
 
-def test_root_application_bootstraps_projects_and_application_sets() -> None:
+def test_root_application_owns_application_sets_and_bootstrap_owns_projects() -> None:
     root = load(ARGOCD / "bootstrap" / "root.yaml")[0]
     assert root["spec"]["project"] == "platform"
     include = root["spec"]["source"]["directory"]["include"]
-    assert "projects/*.yaml" in include and "applications/*.yaml" in include
+    assert "applications/*.yaml" in include
+    # Terraform's bootstrap Application syncs projects/ and bootstrap/; one owner each.
+    assert "projects/" not in include
+    tf_default = (REPO / "terraform" / "envs" / "dev" / "variables.tf").read_text()
+    assert 'include         = optional(string, "{projects/*.yaml,bootstrap/*.yaml}")' in tf_default
     assert (REPO / root["spec"]["source"]["path"] / "projects").is_dir()
 
 
