@@ -24,6 +24,7 @@ from kserve import Model
 from kserve.errors import InvalidInput
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from kserve.protocol.infer_type import InferRequest
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from slipway.bundle import ModelBundle, find_bundle
 from slipway.serving.forward import forward_for
@@ -58,6 +59,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
         max_batch_size: int = 256,
         metrics_enabled: bool = True,
         feature_metrics: bool = True,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         super().__init__(name)
         self.model_dir = model_dir
@@ -67,6 +69,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
         self.metrics_enabled = metrics_enabled
         self.feature_metrics = feature_metrics
         self.metrics: ServingMetrics | None = None
+        self.registry = registry
         self.forward_kind = "none"
 
     # ------------------------------------------------------------------ loading
@@ -88,6 +91,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
                 self.run_id,
                 self.forward_kind,
                 bundle.preprocessor if self.feature_metrics else None,
+                self.registry or REGISTRY,
             )
         # KServe's histograms, bound once (labels() costs a lock and a lookup per call).
         self.kserve_pre = PRE_HIST_TIME.labels(model_name=self.name)

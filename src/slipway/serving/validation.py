@@ -135,7 +135,7 @@ class RequestValidator:
             raise RequestError(400, f"empty batch: {what} has no instances", what)
         if n > self.max_batch_size:
             raise RequestError(
-                413, f"batch of {n} is over the limit of {self.max_batch_size}", what
+                413, f"{what}: batch of {n} is over the limit of {self.max_batch_size}", what
             )
 
     # ------------------------------------------------------------------ v1

@@ -1,0 +1,159 @@
+"""The GitOps record of a promotion: a comment-preserving edit of the values file, as a
+commit on a branch of a real (temporary) git repository, or as a pull request through the
+GitHub REST API (a fake GitHub on loopback: the real service is external)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from slipway.config import GitOpsSettings
+from slipway.gitops import (
+    GitOpsError,
+    GitOpsRecorder,
+    ServingModel,
+    serving_model,
+    set_serving_model,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakes import FakeGitHub
+
+VALUES = """\
+# model-serving, dev. The rollout code edits this file on promotion.
+models:
+  - name: other-model   # untouched
+    modelVersion: "4"
+    runId: r4
+    storageUri: s3://bucket/other/4
+  - name: churn-classifier
+    # the version in service; promotion rewrites the next three keys
+    modelVersion: "0"
+    runId: bootstrap
+    storageUri: s3://{{ .Values.artifactsBucket }}/models/churn-classifier/bootstrap
+    canaryTrafficPercent: 0
+    minReplicas: 1
+"""
+PROMOTED = ServingModel("churn-classifier", "10", "run-abc", "s3://bucket/models/churn/10")
+
+
+def test_edit_changes_only_the_three_keys_and_keeps_comments() -> None:
+    out = set_serving_model(VALUES, PROMOTED)
+    before, after = VALUES.splitlines(), out.splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [
+        ('    modelVersion: "0"', '    modelVersion: "10"'),
+        ("    runId: bootstrap", "    runId: run-abc"),
+        (
+            "    storageUri: s3://{{ .Values.artifactsBucket }}/models/churn-classifier/bootstrap",
+            "    storageUri: s3://bucket/models/churn/10",
+        ),
+    ]
+    # The version stays a string, as the chart's schema wants.
+    assert YAML(typ="safe").load(out)["models"][1]["modelVersion"] == "10"
+    assert serving_model(out, "churn-classifier") == PROMOTED
+
+
+def test_the_real_dev_values_file_is_editable(repo_root: Path) -> None:
+    path = repo_root / "argocd" / "values" / "dev" / "model-serving.yaml"
+    if not path.is_file():
+        pytest.skip("argocd/values/dev/model-serving.yaml is not in this checkout")
+    text = path.read_text()
+    out = set_serving_model(text, PROMOTED)
+    assert serving_model(out, "churn-classifier") == PROMOTED
+    assert [line for line in text.splitlines() if line.lstrip().startswith("#")] == [
+        line for line in out.splitlines() if line.lstrip().startswith("#")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("models: []\n", "no model named"), ("other: 1\n", "no top-level `models:` list")],
+)
+def test_edit_refuses_files_without_the_model(text: str, message: str) -> None:
+    with pytest.raises(GitOpsError, match=message):
+        set_serving_model(text, PROMOTED)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "gitops"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.name", "Test")
+    _git(repo, "config", "user.email", "test@localhost")
+    values = repo / "argocd" / "values" / "dev" / "model-serving.yaml"
+    values.parent.mkdir(parents=True)
+    values.write_text(VALUES)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "bootstrap")
+    return repo
+
+
+def test_promotion_commits_on_a_branch_without_touching_the_checkout(repo: Path) -> None:
+    (repo / "scratch.txt").write_text("uncommitted work")
+    head = _git(repo, "rev-parse", "HEAD")
+    recorder = GitOpsRecorder(GitOpsSettings(repo_dir=repo, environment="dev"))
+    record = recorder.record_promotion(PROMOTED, "canary analysis passed")
+    assert record.kind == "commit"
+    assert record.branch == "slipway/promote-churn-classifier-v10"
+    # The checkout is as it was: same HEAD, same branch, same files, untracked work kept.
+    assert _git(repo, "rev-parse", "HEAD") == head
+    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert (repo / "argocd/values/dev/model-serving.yaml").read_text() == VALUES
+    assert (repo / "scratch.txt").read_text() == "uncommitted work"
+    assert _git(repo, "status", "--porcelain") == "?? scratch.txt"
+    # The branch has one commit on top of main, changing only the values file.
+    assert _git(repo, "rev-parse", f"{record.branch}~1") == head
+    assert _git(repo, "diff", "--name-only", "main", record.branch) == (
+        "argocd/values/dev/model-serving.yaml"
+    )
+    committed = _git(repo, "show", f"{record.branch}:argocd/values/dev/model-serving.yaml")
+    assert serving_model(committed, "churn-classifier") == PROMOTED
+    assert "canary analysis passed" in _git(repo, "log", "-1", "--format=%B", record.branch)
+    # Recording the same promotion again changes nothing.
+    assert recorder.record_promotion(PROMOTED, "again").kind == "unchanged"
+
+
+def test_promotion_opens_a_pull_request_when_a_token_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        settings = GitOpsSettings(
+            environment="prod",
+            github_repo="acme/platform",
+            github_api_url=url,
+            github_token_env="SLIPWAY_TEST_GH_TOKEN",
+        )
+        record = GitOpsRecorder(settings).record_promotion(PROMOTED, "passed")
+    assert record.kind == "pull_request"
+    assert record.ref.endswith("/pull/1")
+    assert github.token_seen == "Bearer t0ken"
+    pull = github.pulls[0]
+    assert (pull["head"], pull["base"]) == ("slipway/promote-churn-classifier-v10", "main")
+    branch_file = github.branches[pull["head"]]["files"]["argocd/values/prod/model-serving.yaml"]
+    assert serving_model(branch_file, "churn-classifier") == PROMOTED
+    # main itself is untouched: the change waits for review.
+    assert github.branches["main"]["files"]["argocd/values/prod/model-serving.yaml"] == VALUES
+
+
+def test_without_the_token_the_local_commit_is_used(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPWAY_TEST_GH_TOKEN", raising=False)
+    settings = GitOpsSettings(
+        repo_dir=repo, github_repo="acme/platform", github_token_env="SLIPWAY_TEST_GH_TOKEN"
+    )
+    assert GitOpsRecorder(settings).record_promotion(PROMOTED, "passed").kind == "commit"

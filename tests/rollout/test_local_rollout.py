@@ -1,0 +1,278 @@
+"""The rollout end to end on the local backend: real model servers (KServe ModelServer)
+behind the weighted router, a real Prometheus scraping them, a real MLflow registry, and a
+temporary git repository for the GitOps record. Traffic flows through the router during
+the whole rollout; no request may be dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serving_support import MODEL, VALID, World
+
+from slipway import registry
+from slipway.gitops import serving_model
+from slipway.rollout import runner
+from slipway.rollout.controller import RolloutOutcome
+from slipway.rollout.local_backend import DECISIONS_FILE, LocalBackend
+
+pytestmark = pytest.mark.integration
+
+VALUES = """\
+# model-serving, dev (test copy)
+models:
+  - name: churn-classifier
+    # promotion rewrites the next three keys
+    modelVersion: "0"
+    runId: bootstrap
+    storageUri: s3://bucket/bootstrap
+"""
+
+
+@dataclass
+class Hit:
+    at: float
+    status: int | str
+    version: str | None
+
+
+@dataclass
+class Load:
+    """Clients calling the router at a steady pace until stopped (bounded: at most
+    ``limit`` requests), recording every answer."""
+
+    url: str
+    clients: int = 2
+    pause: float = 0.01
+    limit: int = 20_000
+    hits: list[Hit] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _loop(self) -> None:
+        body = {"instances": [VALID]}
+        with httpx.Client(timeout=30) as http:
+            while not self._stop.is_set() and len(self.hits) < self.limit:
+                try:
+                    r = http.post(f"{self.url}/v1/models/{MODEL}:predict", json=body)
+                    self.hits.append(
+                        Hit(time.time(), r.status_code, r.headers.get("x-slipway-model-version"))
+                    )
+                except httpx.HTTPError as exc:
+                    self.hits.append(Hit(time.time(), type(exc).__name__, None))
+                time.sleep(self.pause)
+
+    def __enter__(self) -> Load:
+        for _ in range(self.clients):
+            thread = threading.Thread(target=self._loop, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def statuses(self) -> set[int | str]:
+        return {h.status for h in self.hits}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def setup(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("rollout")
+    repo = root / "gitops"
+    values = repo / "argocd" / "values" / "dev" / "model-serving.yaml"
+    values.parent.mkdir(parents=True)
+    values.write_text(VALUES)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "init")
+    contract = world.settings.data.contract
+    config = root / "config.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "data": {"contract": str(contract)},
+                "tracking": {"model_name": MODEL},
+                "rollout": {
+                    "steps": [10, 50, 100],
+                    "window_seconds": 3,
+                    "check_interval_seconds": 0.5,
+                    "min_requests": 10,
+                    "max_extensions": 3,
+                    "max_error_rate_increase": 0.05,
+                    "max_p99_ratio": 3,
+                    "p99_ratio_floor_ms": 50,
+                    "max_p99_ms": 250,
+                    "gitops": {"repo_dir": str(repo), "environment": "dev"},
+                },
+            }
+        )
+    )
+    world.stack.up(prometheus=True)  # MLflow is up already; this adds Prometheus
+    yield {"config": config, "repo": repo, "values": values}
+    LocalBackend(world.stack).close()
+
+
+def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
+    """Champion alias and champion server as the scenario needs, and traffic flowing."""
+    client = world.client()
+    registry.promote(client, MODEL, champion, "test setup")
+    target = runner.target_for(client, MODEL, champion, world.state / "models")
+    backend = LocalBackend(world.stack, setup["config"])
+    url = backend.ensure_serving(target)
+    backend.close()
+    return Load(url)
+
+
+def _rollout(world: World, setup: dict[str, Any], version: str, **faults: float) -> RolloutOutcome:
+    return runner.start_rollout(setup["config"], world.state, version, **faults)
+
+
+def _router(world: World) -> dict[str, Any]:
+    backend = LocalBackend(world.stack)
+    try:
+        return backend.router_state()
+    finally:
+        backend.close()
+
+
+def test_good_challenger_is_promoted(world: World, setup: dict[str, Any]) -> None:
+    champion, challenger = world.versions
+    with _start(world, setup, champion) as load:
+        time.sleep(1)
+        outcome = _rollout(world, setup, challenger)
+        promoted_at = time.time()
+        time.sleep(1.5)
+    assert outcome.decision == "promoted", outcome.reason
+    assert [s.percent for s in outcome.steps] == [10, 50, 100]
+    assert all(s.decision == "promote" for s in outcome.steps)
+    # The alias moved, and the router sends everything to the new version.
+    client = world.client()
+    assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == challenger
+    state = _router(world)
+    assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(challenger, 100)]
+    # No request dropped: every answer was a 200, from one version or the other.
+    assert load.statuses() == {200}, [h for h in load.hits if h.status != 200][:5]
+    assert {h.version for h in load.hits} == {champion, challenger}
+    assert {h.version for h in load.hits if h.at > promoted_at + 0.5} == {challenger}
+    # Recorded: MLflow tags, the backend's decision log, the GitOps commit.
+    tags = client.get_model_version(MODEL, challenger).tags
+    assert tags["slipway.rollout.decision"] == "promoted"
+    assert "slipway.rollout.step.3" in tags
+    decisions = (world.state / DECISIONS_FILE).read_text().splitlines()
+    assert json.loads(decisions[-1])["decision"] == "promoted"
+    assert outcome.gitops is not None
+    assert outcome.gitops["kind"] == "commit", outcome.gitops
+    repo = setup["repo"]
+    committed = _git(
+        repo, "show", f"{outcome.gitops['branch']}:argocd/values/dev/model-serving.yaml"
+    )
+    assert serving_model(committed, MODEL).version == challenger
+    assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+
+
+def _breach_to_rollback(load: Load, outcome: RolloutOutcome, bad: str) -> float:
+    assert outcome.rollback_done_at is not None
+    first_bad = min(h.at for h in load.hits if h.version == bad)
+    return outcome.rollback_done_at - first_bad
+
+
+def test_erroring_challenger_is_rolled_back(
+    world: World, setup: dict[str, Any], record_property: Any
+) -> None:
+    champion, bad = world.versions[1], world.versions[0]
+    with _start(world, setup, champion) as load:
+        time.sleep(1)
+        outcome = _rollout(world, setup, bad, fault_error_rate=0.5)
+        rolled_back_at = time.time()
+        time.sleep(1.5)
+    assert outcome.decision == "rolled_back", outcome.reason
+    assert "error rate" in outcome.reason
+    assert len(outcome.steps) == 1  # caught during the first (10%) step
+    client = world.client()
+    assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == champion
+    state = _router(world)
+    assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(champion, 100)]
+    # Only the injected failures, only from the canary; nothing dropped by the router.
+    failures = [h for h in load.hits if h.status != 200]
+    assert failures, "the canary never failed: no traffic reached it?"
+    assert {(h.status, h.version) for h in failures} == {(500, bad)}
+    assert all(h.version == champion for h in load.hits if h.at > rolled_back_at)
+    seconds = _breach_to_rollback(load, outcome, bad)
+    record_property("breach_to_rollback_seconds", round(seconds, 2))
+    print(f"\nerror breach -> rollback done: {seconds:.2f}s")
+    assert seconds < 15
+    tags = client.get_model_version(MODEL, bad).tags
+    assert tags["slipway.rollout.decision"] == "rolled_back"
+    assert "slipway.rollout.gitops" not in tags  # rollback writes nothing to git
+
+
+def test_slow_challenger_is_rolled_back(
+    world: World, setup: dict[str, Any], record_property: Any
+) -> None:
+    champion, slow = world.versions[1], world.versions[0]
+    with _start(world, setup, champion) as load:
+        time.sleep(1)
+        outcome = _rollout(world, setup, slow, fault_latency_ms=400)
+        time.sleep(1)
+    assert outcome.decision == "rolled_back", outcome.reason
+    assert "p99" in outcome.reason
+    assert load.statuses() == {200}
+    assert registry.version_by_alias(world.client(), MODEL, registry.CHAMPION).version == champion
+    seconds = _breach_to_rollback(load, outcome, slow)
+    record_property("latency_breach_to_rollback_seconds", round(seconds, 2))
+    print(f"\nlatency breach -> rollback done: {seconds:.2f}s")
+    assert seconds < 15
+
+
+def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any]) -> None:
+    champion, other = world.versions[1], world.versions[0]
+    results: list[RolloutOutcome] = []
+    with _start(world, setup, champion) as load:
+        thread = threading.Thread(target=lambda: results.append(_rollout(world, setup, other)))
+        thread.start()
+        state_file = world.state / runner.STATE_FILE
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = json.loads(state_file.read_text()) if state_file.exists() else {}
+            if state.get("version") == other and state.get("steps"):
+                break
+            time.sleep(0.2)
+        aborted = subprocess.run(
+            [sys.executable, "-m", "slipway.cli", "rollout", "abort", "--config",
+             str(setup["config"]), "--state-dir", str(world.state)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        thread.join(timeout=60)
+    assert aborted.returncode == 0, aborted.stderr
+    assert "aborted" in aborted.stdout
+    assert results[0].decision == "aborted"
+    assert load.statuses() == {200}
+    assert registry.version_by_alias(world.client(), MODEL, registry.CHAMPION).version == champion
+    status = subprocess.run(
+        [sys.executable, "-m", "slipway.cli", "rollout", "status", "--config",
+         str(setup["config"]), "--state-dir", str(world.state)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    assert shown["decision"] == "aborted"
+    assert shown["traffic_now"] == {champion: 100}

@@ -1,0 +1,228 @@
+"""The predictor's parts without a server: request checks, fast preprocessing, the numpy
+forward pass and the feature statistics, each against the slow reference it replaces."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from slipway.bundle import ModelBundle
+from slipway.serving.forward import compile_network, torch_forward
+from slipway.serving.model import V1, V2, SlipwayModel
+from slipway.serving.validation import RequestError, RequestValidator
+from slipway.synthetic import generate
+
+VALID: dict[str, Any] = {
+    "tenure_months": 12.0,
+    "monthly_charges": 70.5,
+    "support_calls": 2,
+    "age": 40,
+    "contract": "monthly",
+    "region": "north",
+    "payment_method": "card",
+}
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> ModelBundle:
+    return ModelBundle.load(bundle_dir)
+
+
+@pytest.fixture(scope="module")
+def validator(bundle: ModelBundle) -> RequestValidator:
+    return RequestValidator(bundle.contract, bundle.preprocessor, max_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def model(bundle_dir: Path) -> SlipwayModel:
+    m = SlipwayModel(
+        "churn", bundle_dir, "7", "run-x", max_batch_size=8, registry=CollectorRegistry()
+    )
+    m.load()
+    return m
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    row = dict(VALID)
+    for key, value in changes.items():
+        if value is _DROP:
+            row.pop(key)
+        else:
+            row[key] = value
+    return row
+
+
+_DROP = object()
+
+BAD_V1 = [
+    # (body, status, field)
+    ([VALID], 400, "body"),
+    ({"inputs": [VALID]}, 400, "instances"),
+    ({"instances": VALID}, 400, "instances"),
+    ({"instances": []}, 400, "instances"),
+    ({"instances": [VALID] * 9}, 413, "instances"),
+    ({"instances": [42]}, 400, "instances[0]"),
+    ({"instances": [[1, 2, 3]]}, 400, "instances[0]"),
+    ({"instances": [_with(age=_DROP)]}, 400, "age"),
+    ({"instances": [_with(colour="red")]}, 400, "colour"),
+    ({"instances": [_with(age="forty")]}, 400, "age"),
+    ({"instances": [_with(age=True)]}, 400, "age"),
+    ({"instances": [_with(age=40.5)]}, 400, "age"),
+    ({"instances": [_with(age=17)]}, 400, "age"),
+    ({"instances": [_with(tenure_months=121.0)]}, 400, "tenure_months"),
+    ({"instances": [_with(tenure_months=None)]}, 400, "tenure_months"),
+    ({"instances": [_with(monthly_charges=math.inf)]}, 400, "monthly_charges"),
+    ({"instances": [_with(monthly_charges=math.nan)]}, 400, "monthly_charges"),
+    ({"instances": [_with(contract="weekly")]}, 400, "contract"),
+    ({"instances": [_with(contract=3)]}, 400, "contract"),
+    ({"instances": [_with(region=["north"])]}, 400, "region"),
+    ({"instances": [VALID, _with(payment_method="cash")]}, 400, "payment_method"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_V1)
+def test_bad_v1_requests_name_the_field(
+    validator: RequestValidator, body: Any, status: int, field: str
+) -> None:
+    with pytest.raises(RequestError) as caught:
+        validator.rows_v1(body)
+    assert caught.value.status == status
+    assert caught.value.field == field
+    assert field.split("[")[0] in caught.value.message or field == "body"
+
+
+def test_instances_as_objects_and_as_lists_agree(validator: RequestValidator) -> None:
+    positional = [VALID[name] for name in validator.positional]
+    assert validator.rows_v1({"instances": [VALID]}) == validator.rows_v1(
+        {"instances": [positional]}
+    )
+    # JSON clients send whole numbers as 40.0 as often as 40: both are an int feature's value.
+    assert validator.rows_v1({"instances": [_with(age=40.0)]}) == validator.rows_v1(
+        {"instances": [VALID]}
+    )
+
+
+def _v2(rows: list[dict[str, Any]], **override: Any) -> dict[str, Any]:
+    types = {"tenure_months": "FP64", "monthly_charges": "FP32", "support_calls": "INT64",
+             "age": "INT32"}  # fmt: skip
+    inputs = [
+        {
+            "name": n,
+            "datatype": types.get(n, "BYTES"),
+            "shape": [len(rows)],
+            "data": [r[n] for r in rows],
+        }
+        for n in VALID
+    ]
+    for name, change in override.items():
+        for tensor in inputs:
+            if tensor["name"] == name:
+                tensor.update(change)
+    return {"inputs": inputs}
+
+
+def test_v2_tensors_give_the_same_rows_as_v1(validator: RequestValidator) -> None:
+    rows = [VALID, _with(age=60, contract="annual")]
+    assert validator.rows_v2(_v2(rows)) == validator.rows_v1({"instances": rows})
+
+
+BAD_V2 = [
+    ({"inputs": []}, 400, "inputs"),
+    ({"inputs": "x"}, 400, "inputs"),
+    (_v2([VALID], age={"datatype": "BYTES"}), 400, "age"),
+    (_v2([VALID], contract={"datatype": "FP32"}), 400, "contract"),
+    (_v2([VALID], age={"shape": [2]}), 400, "age"),
+    (_v2([VALID], age={"data": [40, 41], "shape": [2]}), 400, "age"),
+    (_v2([VALID], age={"name": "height"}), 400, "height"),
+    (_v2([VALID], contract={"name": "region"}), 400, "region"),
+    (_v2([VALID], age={"data": [200]}), 400, "age"),
+    (_v2([VALID], region={"data": ["mars"]}), 400, "region"),
+    (_v2([VALID] * 9), 413, "inputs"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_V2)
+def test_bad_v2_requests_name_the_field(
+    validator: RequestValidator, body: Any, status: int, field: str
+) -> None:
+    with pytest.raises(RequestError) as caught:
+        validator.rows_v2(body)
+    assert (caught.value.status, caught.value.field) == (status, field)
+
+
+def test_fast_preprocessing_equals_the_pandas_transform(
+    bundle: ModelBundle, validator: RequestValidator
+) -> None:
+    frame = generate(300, seed=11)
+    instances = frame[[c.name for c in bundle.contract.features]].to_dict("records")
+    rows = validator.rows_v1({"instances": instances[:8]})
+    expected = bundle.preprocessor.transform(pd.DataFrame(instances[:8]))
+    assert np.array_equal(bundle.preprocessor.transform_rows(rows), expected)
+
+
+def test_numpy_forward_matches_torch(bundle: ModelBundle, rng: np.random.Generator) -> None:
+    compiled = compile_network(bundle.network)
+    assert compiled is not None
+    x = rng.normal(size=(64, bundle.preprocessor.width)).astype(np.float32)
+    np.testing.assert_allclose(compiled(x), torch_forward(bundle.network)(x), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(compiled(x[:1]), torch_forward(bundle.network)(x[:1]), atol=1e-6)
+
+
+def test_model_predictions_equal_the_bundles_own(model: SlipwayModel, bundle: ModelBundle) -> None:
+    frame = generate(8, seed=5)[[c.name for c in bundle.contract.features]]
+    response = model.infer(V1, {"instances": frame.to_dict("records")})
+    expected = bundle.predict_frame(frame)
+    got = response["predictions"]
+    assert [p["prediction"] for p in got] == expected["prediction"].tolist()
+    np.testing.assert_allclose(
+        [p["probabilities"][1] for p in got], expected["probability"], atol=1e-6
+    )
+    assert all(abs(sum(p["probabilities"]) - 1) < 1e-9 for p in got)
+
+
+def test_v2_response_always_has_an_id(model: SlipwayModel) -> None:
+    without = model.infer(V2, _v2([VALID]))
+    assert isinstance(without["id"], str)
+    assert without["id"]
+    assert model.infer(V2, {**_v2([VALID]), "id": "req-1"})["id"] == "req-1"
+    assert without["model_version"] == "7"
+    with pytest.raises(RequestError):
+        model.infer(V2, {**_v2([VALID]), "id": 5})
+
+
+def test_feature_statistics_are_in_raw_units(bundle_dir: Path) -> None:
+    registry = CollectorRegistry()
+    m = SlipwayModel("churn", bundle_dir, "3", "r", registry=registry)
+    m.load()  # load() predicts one example row to warm up; count from a clean baseline
+    before = _samples(registry)
+    rows = [_with(age=30, contract="annual"), _with(age=50, contract="annual")]
+    m.infer(V1, {"instances": rows})
+    after = _samples(registry)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    base = {"model_name": "churn", "model_version": "3"}
+    assert delta("slipway_feature_value_count", **base, feature="age") == 2
+    assert delta("slipway_feature_value_sum", **base, feature="age") == pytest.approx(80)
+    assert (
+        delta("slipway_feature_category_total", **base, feature="contract", category="annual") == 2
+    )
+    assert delta("slipway_prediction_score_count", **base) == 2
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
