@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from slipway import dataio, distributed, evaluation, registry, tracking, training
@@ -114,14 +113,7 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
             },
         )
 
-    def on_epoch(m: training.EpochMetrics) -> None:
-        client.log_batch(
-            run_id,
-            metrics=[
-                Metric(k, v, int(time.time() * 1000), m.epoch) for k, v in m.as_dict().items()
-            ],
-        )
-
+    epoch_logger = tracking.EpochLogger(client, run_id)
     with tempfile.TemporaryDirectory() as checkpoints:
         result = training.train(
             preprocessor.transform(parts.train), _labels(parts.train, contract),
@@ -129,10 +121,11 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
             settings.training,
             device=training.pick_device(settings.device),
             checkpoint_dir=Path(checkpoints),
-            on_epoch=on_epoch,
+            on_epoch=epoch_logger,
         )  # fmt: skip
         if rank == 0:
             client.log_artifact(run_id, str(Path(checkpoints) / "best.pt"), "checkpoints")
+            epoch_logger.flush()
     distributed.shutdown()
     if rank != 0:
         return None

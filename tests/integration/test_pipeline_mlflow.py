@@ -159,3 +159,20 @@ def test_bad_data_never_trains(client: MlflowClient, tmp_path: Path, case: str) 
     assert report["passed"] is False
     assert "slipway.model_uri" not in run.data.tags
     assert client.search_model_versions("name='bad-data-model'") == []
+
+
+def test_epoch_logger_buffers_until_its_interval_and_flush(client: MlflowClient) -> None:
+    from slipway.tracking import EpochLogger
+    from slipway.training import EpochMetrics
+
+    experiment = client.create_experiment("epoch-logger")
+    run_id = client.create_run(experiment).info.run_id
+    logger = EpochLogger(client, run_id, interval=3600)
+    for epoch in (1, 2, 3):
+        logger(EpochMetrics(epoch, 0.5, 0.4, 0.8, 0.1, 100))
+    assert client.get_metric_history(run_id, "val_loss") == []
+    logger.flush()
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1, 2, 3]
+    eager = EpochLogger(client, run_id, interval=0)
+    eager(EpochMetrics(4, 0.5, 0.3, 0.8, 0.1, 100))
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1, 2, 3, 4]
