@@ -16,13 +16,13 @@ setup: ## install pinned dependencies and tools into .venv and .tools (idempoten
 	@bash .ci/setup.sh all
 
 lint: setup ## ruff (lint + format check) and mypy --strict
-	ruff check src tests benchmarks workflows
-	ruff format --check src tests benchmarks workflows
+	ruff check src tests benchmarks workflows terraform/policies
+	ruff format --check src tests benchmarks workflows terraform/policies
 	mypy src/slipway
 
 fmt: setup ## apply ruff formatting and safe fixes
-	ruff check --fix src tests benchmarks workflows
-	ruff format src tests benchmarks workflows
+	ruff check --fix src tests benchmarks workflows terraform/policies
+	ruff format src tests benchmarks workflows terraform/policies
 
 test: setup lint ## lint, then the whole test suite (unit, contract, integration)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -6,6 +6,12 @@
 #   .tools/bin      helm and kubectl, when they are not already on PATH
 # and, as root, Debian's prometheus (prometheus + promtool) and postgresql when missing.
 #
+# torch is installed first and by version (2.13.0), its build chosen by the machine:
+#   SLIPWAY_TORCH_INDEX_URL set   from that index (e.g. an index of CPU builds)
+#   nvidia-smi present            the registry's default build, which carries CUDA
+#   SLIPWAY_ALLOW_CUDA_TORCH=1    the same, on purpose, without a GPU
+#   otherwise                     a local CPU wheel found through PIP_FIND_LINKS or /opt/wheels
+#
 # Idempotent: each part records a digest of its inputs and is skipped when they are unchanged.
 # Usage: .ci/setup.sh [python|tools|all]   (default: all)
 set -euo pipefail
@@ -57,13 +63,16 @@ setup_python() {
   # CPU machines: a local CPU wheel (pip's find-links) when one is there. GPU machines
   # (nvidia-smi present): the registry's default build, which carries CUDA.
   if ! .venv/bin/python -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-    if command -v nvidia-smi >/dev/null 2>&1; then
-      log "installing torch==$TORCH_VERSION (CUDA build, nvidia-smi found)"
+    if [ -n "${SLIPWAY_TORCH_INDEX_URL:-}" ]; then
+      log "installing torch==$TORCH_VERSION from SLIPWAY_TORCH_INDEX_URL"
+      $uv --index-url "$SLIPWAY_TORCH_INDEX_URL" "torch==$TORCH_VERSION"
+    elif command -v nvidia-smi >/dev/null 2>&1 || [ "${SLIPWAY_ALLOW_CUDA_TORCH:-0}" = 1 ]; then
+      log "installing torch==$TORCH_VERSION (the registry's default build, with CUDA)"
       $uv "torch==$TORCH_VERSION"
     else
       local links=()
       for d in ${PIP_FIND_LINKS:-} /opt/wheels; do [ -d "$d" ] && links+=(--find-links "$d"); done
-      [ ${#links[@]} -gt 0 ] || die "no local CPU wheel of torch $TORCH_VERSION found (set PIP_FIND_LINKS); refusing to pull the multi-GB CUDA build on a machine without a GPU"
+      [ ${#links[@]} -gt 0 ] || die "no local CPU wheel of torch $TORCH_VERSION found. Point PIP_FIND_LINKS at a folder with one, or SLIPWAY_TORCH_INDEX_URL at an index serving CPU builds, or set SLIPWAY_ALLOW_CUDA_TORCH=1 to accept the multi-GB CUDA build"
       log "installing torch==$TORCH_VERSION (CPU build)"
       $uv "${links[@]}" "torch==$TORCH_VERSION"
     fi
