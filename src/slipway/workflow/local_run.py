@@ -1,0 +1,133 @@
+"""slipway's workflows on the local stack: the executor wired to this machine.
+
+The cluster gives each step pod the ``slipway-platform`` ConfigMap (the MLflow tracking
+URI); here the local stack stands in for it, and for the state folder the rollout uses.
+Workflow parameters that name cluster services get their local values.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from slipway import registry
+from slipway.config import Settings, load_settings
+from slipway.errors import StackError
+from slipway.local.stack import LocalStack
+from slipway.pipeline import PipelineResult
+from slipway.validation import DriftCheck, Finding, ValidationReport
+from slipway.workflow import definitions, steps
+from slipway.workflow.local_executor import LocalExecutor, RunResult
+
+
+def platform_config_map(stack: LocalStack) -> dict[str, str]:
+    """The local ``slipway-platform``: where MLflow is, where the stack keeps its state."""
+    uri = stack.tracking_uri()
+    if uri is None:
+        raise StackError("the local stack is not running (start it with `slipway local up`)")
+    return {"MLFLOW_TRACKING_URI": uri, "SLIPWAY_HOME": str(stack.state_dir)}
+
+
+def executor(stack: LocalStack, echo: Callable[[str], None] | None = None) -> LocalExecutor:
+    return LocalExecutor(
+        {steps.PLATFORM_CONFIGMAP: platform_config_map(stack)},
+        [definitions.train_and_promote()],
+        echo,
+    )
+
+
+def _common(settings: Settings, config: Path | None) -> dict[str, str]:
+    # The model name comes from the same settings the caller reads results with.
+    return {
+        "config": str(config.resolve()) if config else "",
+        "model-name": settings.tracking.model_name,
+    }
+
+
+def run_training(
+    stack: LocalStack,
+    data: Path,
+    reference: Path | None = None,
+    config: Path | None = None,
+    target: str | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> RunResult:
+    """slipway-train-and-promote here: one training process, the canary on the local backend."""
+    settings = load_settings(config)
+    arguments = _common(settings, config) | {
+        "data": str(data.resolve()),
+        "reference": str(reference.resolve()) if reference else "",
+        "gpus": "1",
+        "rollout-backend": "local",
+        "prometheus-url": stack.prometheus_url() or "",
+    }
+    return executor(stack, echo).run(definitions.train_and_promote(), arguments, target)
+
+
+def run_drift_monitor(
+    stack: LocalStack,
+    data: Path,
+    reference: Path,
+    config: Path | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> RunResult:
+    """One run of slipway-drift-monitor: on drift, the training runs here too."""
+    settings = load_settings(config)
+    arguments = _common(settings, config) | {
+        "data": str(data.resolve()),
+        "reference": str(reference.resolve()),
+    }
+    return executor(stack, echo).run(definitions.drift_monitor(), arguments)
+
+
+def _report(client: MlflowClient, run_id: str) -> ValidationReport:
+    """The validation report the validate-data step attached to the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(run_id, "validation.json", tmp)
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return ValidationReport(
+        rows=int(data["rows"]),
+        digest=str(data["digest"]),
+        findings=[Finding(**f) for f in data["findings"]],
+        drift=[
+            DriftCheck(d["column"], d["test"], d["statistic"], d["threshold"])
+            for d in data["drift"]
+        ],
+    )
+
+
+def pipeline_result(result: RunResult, settings: Settings, client: MlflowClient) -> PipelineResult:
+    """What `slipway pipeline run` reports, for a local run that got through register."""
+    run_id = result.task("validate-data").outputs["run-id"]
+    register = result.task("register").outputs
+    registration = (
+        registry.Registration(
+            settings.tracking.model_name,
+            register["model-version"],
+            register["became-champion"] == "true",
+        )
+        if register.get("model-version")
+        else None
+    )
+    return PipelineResult(
+        run_id, _report(client, run_id), steps.recorded_decision(client, run_id), registration
+    )
+
+
+def render_run(result: RunResult, indent: str = "") -> str:
+    """One line per task: status, seconds, outputs or why it did not run."""
+    lines = [f"{indent}{result.workflow}: {result.status}"]
+    for task in result.tasks:
+        detail = task.message or " ".join(f"{k}={v}" for k, v in task.outputs.items())
+        lines.append(f"{indent}  {task.name:<14} {task.status:<10} {task.seconds:6.1f}s  {detail}")
+        if task.nested is not None:
+            lines.append(render_run(task.nested, indent + "    "))
+    lines += [
+        f"{indent}  {name:<14} {'not run':<10} {'':>7}  outside this run"
+        for name in result.excluded
+    ]
+    return "\n".join(line.rstrip() for line in lines)
