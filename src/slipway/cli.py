@@ -282,6 +282,10 @@ from slipway.cli_serving import rollout_app, serve  # noqa: E402
 app.command("serve")(serve)
 app.add_typer(rollout_app, name="rollout")
 
+from slipway.cli_workflow import workflow_app  # noqa: E402
+
+app.add_typer(workflow_app, name="workflow")
+
 
 if __name__ == "__main__":
     app()

@@ -1,20 +1,28 @@
 """``slipway demo``: the loop end to end on one machine, with the demo data.
 
 Starts the local stack (left running, so the MLflow UI can be looked at), writes the
-seeded demo datasets once, and runs the pipeline on them.
+seeded demo datasets once, and runs the training workflow, the same Hera WorkflowTemplate
+that Argo runs on the cluster, with slipway's local executor.
+
+The demo stops the DAG at ``register``. The canary after it needs live traffic to be
+judged (without requests every analysis window is extended, then rolled back), which a
+demo cannot promise in a bounded time; ``slipway rollout start`` runs it on its own.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from slipway import dataio, synthetic, tracking
 from slipway.config import load_settings
 from slipway.local.stack import LocalStack
-from slipway.pipeline import run_pipeline
 from slipway.summary import render_summary
+from slipway.workflow import local_run
 
 TRAIN_SEED, REFERENCE_SEED, ROWS = 1, 2, 5000
+DEMO_TARGET = "register"
 
 
 def demo_data(folder: Path) -> tuple[Path, Path]:
@@ -26,15 +34,33 @@ def demo_data(folder: Path) -> tuple[Path, Path]:
     return train, reference
 
 
-def run_demo(state_dir: Path | None = None, keep: bool = True) -> str:
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_demo(
+    state_dir: Path | None = None,
+    keep: bool = True,
+    echo: Callable[[str], None] = _stderr,
+) -> str:
     stack = LocalStack(state_dir)
     stack.up()
     try:
         settings = load_settings()
         train, reference = demo_data(stack.state_dir / "demo")
+        result = local_run.run_training(stack, train, reference, target=DEMO_TARGET, echo=echo)
+        result.raise_for_failure()
         client = tracking.client_for(settings.tracking, stack.state_dir)
-        result = run_pipeline(client, settings, train, reference)
-        text = render_summary(result, settings, client.tracking_uri)
+        pipeline = local_run.pipeline_result(result, settings, client)
+        text = "\n".join(
+            [
+                "",
+                "local run (the Argo WorkflowTemplate, walked by slipway's local executor)",
+                local_run.render_run(result),
+                "  (the canary needs live traffic: `slipway rollout start` runs it)",
+                render_summary(pipeline, settings, client.tracking_uri),
+            ]
+        )
     finally:
         if not keep:
             stack.down()
