@@ -217,23 +217,28 @@ def local_up(
         bool, typer.Option(help="Stay attached; Ctrl-C stops the stack.")
     ] = False,
 ) -> None:
-    """Start the local MLflow server (and what else the stack runs)."""
+    """Start the local servers: MLflow, Prometheus (and model servers, as rollouts add them)."""
+    import signal
+
     from slipway.local.stack import LocalStack
 
-    stack = LocalStack(state_dir)
-    for name, svc in stack.up().items():
-        typer.echo(f"{name:<12} {svc.url}  (pid {svc.pid}, log {svc.log})")
-    if foreground:
-        import signal
+    def stop_on_sigterm(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the same clean-up path as Ctrl-C
 
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stack.down()
-            typer.echo("local stack stopped")
+    stack = LocalStack(state_dir)
+    if foreground:
+        # Installed before anything starts, so a signal at any moment stops what started.
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        for name, svc in stack.up().items():
+            typer.echo(f"{name:<12} {svc.url}  (pid {svc.pid}, log {svc.log})")
+        if foreground:
+            typer.echo("running in the foreground: Ctrl-C stops the stack")
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        stack.down()
+        typer.echo("local stack stopped")
 
 
 @local_app.command("down")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,33 @@ def test_demo_then_status_then_down(tmp_path: Path) -> None:
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{uri}/health", timeout=2)
     assert _slipway("local", "status", state=state).returncode == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_foreground_stack_cleans_up_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "slipway.cli", "local", "up", "--foreground"]
+    proc = subprocess.Popen(
+        [*command, "--state-dir", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    stack = LocalStack(state)
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # bounded: the process prints this line once it is up
+            seen.append(line)
+            if "Ctrl-C stops the stack" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        services = stack.services()
+        assert set(services) >= {"mlflow"}
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "local stack stopped" in output
+    assert not any(service.alive() for service in services.values())
+    assert not stack.state_file.exists()
