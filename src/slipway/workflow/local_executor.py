@@ -257,14 +257,10 @@ _IGNORED_TEMPLATE = {
     "activeDeadlineSeconds",
 }  # fmt: skip
 _IGNORED_CONTAINER = {
-    "image",
-    "imagePullPolicy",
-    "resources",
-    "securityContext",
-    "volumeMounts",
-    "workingDir",
-}
+    "image", "imagePullPolicy", "resources", "securityContext", "volumeMounts", "workingDir",
+}  # fmt: skip
 _RUNNER = ("-m", "hera.workflows.runner", "-e")
+_TORCHRUN = ["torchrun", "--standalone", "--nproc-per-node"]
 
 
 def _keys(model: Any) -> set[str]:
@@ -299,7 +295,8 @@ class _Template:
     arguments: dict[str, _Argument] = field(default_factory=dict)  # input name -> parameter
     env: list[m.EnvVar] = field(default_factory=list)
     env_from: list[m.EnvFromSource] = field(default_factory=list)
-    manifest: dict[str, Any] | None = None  # resource templates: the Workflow to create
+    manifest: str | None = None  # resource templates: the Workflow to create (YAML)
+    processes: str = "1"  # torchrun's --nproc-per-node, before substitution
 
 
 @dataclass(frozen=True)
@@ -325,6 +322,14 @@ def _params(
     for param in out:
         _reject_unknown(param, allowed, f"{where} parameter {param.name}")
     return out
+
+
+def _inputs(template: m.Template, where: str) -> list[_Input]:
+    if template.inputs is None:
+        return []
+    _reject_unknown(template.inputs, {"parameters"}, f"{where} inputs")
+    params = _params(template.inputs.parameters, {"name", "default", "description"}, where)
+    return [_Input(p.name, p.default) for p in params]
 
 
 def _value_type(annotation: Any, where: str) -> tuple[type, str | None]:
@@ -359,17 +364,17 @@ def _compile_script(template: m.Template, hera: Script | None, where: str) -> _T
     if tuple(script.args or ()) != (*_RUNNER, entry) or script.source != "{{inputs.parameters}}":
         raise WorkflowError(f"{where}: not a Hera runner script for {entry}")
     command = list(script.command or [])
-    launchers = (["python"], ["torchrun", "--standalone", "--nproc-per-node"])
-    if command not in (launchers[0],) and command[:3] != launchers[1]:
-        raise WorkflowError(f"{where}: unsupported command {command}")
-    if command[:1] == ["torchrun"] and len(command) != len(launchers[1]) + 1:
-        raise WorkflowError(f"{where}: unsupported torchrun options {command}")
+    torchrun = command[: len(_TORCHRUN)] == _TORCHRUN and len(command) == len(_TORCHRUN) + 1
+    if command != ["python"] and not torchrun:
+        raise WorkflowError(
+            f"{where}: unsupported command {command} "
+            "(python, or torchrun --standalone --nproc-per-node N)"
+        )
     if template.pod_spec_patch is not None:
         _check_resource_patch(template.pod_spec_patch, where)
-    inputs = [_Input(p.name, p.default) for p in _params(
-        template.inputs.parameters if template.inputs else None,
-        {"name", "default", "description"}, f"{where} input",
-    )]  # fmt: skip
+    inputs = _inputs(template, where)
+    if template.outputs is not None:
+        _reject_unknown(template.outputs, {"parameters"}, f"{where} outputs")
     outputs = _params(
         template.outputs.parameters if template.outputs else None,
         {"name", "description", "valueFrom"}, f"{where} output",
@@ -399,6 +404,7 @@ def _compile_script(template: m.Template, hera: Script | None, where: str) -> _T
     return _Template(
         template.name or "", inputs, [o.name for o in outputs], function, arguments,
         list(script.env or []), list(script.env_from or []),
+        processes=command[-1] if torchrun else "1",
     )  # fmt: skip
 
 
@@ -427,14 +433,27 @@ def _check_resource_patch(patch: str, where: str) -> None:
         raise WorkflowError(f"{where}: podSpecPatch may only patch container resources")
 
 
-def _compile_resource(template: m.Template, known: Mapping[str, Workflow], where: str) -> _Template:
+def _load_manifest(text: str, where: str) -> dict[str, Any]:
+    """A resource manifest: Argo substitutes the text first, then parses it; so does this."""
+    try:
+        manifest = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkflowError(f"{where}: the manifest is not YAML: {exc}") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("spec", {}), dict):
+        raise WorkflowError(f"{where}: the manifest is not a Kubernetes object")
+    return manifest
+
+
+def _compile_resource(
+    template: m.Template, known: Mapping[str, Workflow], seen: frozenset[str], where: str
+) -> _Template:
     resource = template.resource
     assert resource is not None
     _reject_unknown(resource, {"action", "manifest"}, f"{where} resource")
     if resource.action != "create" or not resource.manifest:
         raise WorkflowError(f"{where}: only `action: create` with a manifest")
-    manifest = yaml.safe_load(resource.manifest)
-    spec = manifest.get("spec", {}) if isinstance(manifest, dict) else {}
+    manifest = _load_manifest(_REFERENCE.sub("x", resource.manifest), where)
+    spec = manifest.get("spec", {})
     ref = spec.get("workflowTemplateRef", {})
     if (
         manifest.get("kind") != "Workflow"
@@ -445,11 +464,9 @@ def _compile_resource(template: m.Template, known: Mapping[str, Workflow], where
         raise WorkflowError(f"{where}: only a Workflow from a workflowTemplateRef can be created")
     if ref["name"] not in known:
         raise WorkflowError(f"{where}: WorkflowTemplate {ref['name']!r} is not known here")
-    inputs = [_Input(p.name, p.default) for p in _params(
-        template.inputs.parameters if template.inputs else None,
-        {"name", "default", "description"}, f"{where} input",
-    )]  # fmt: skip
-    return _Template(template.name or "", inputs, [], manifest=manifest)
+    if ref["name"] not in seen:  # a workflow may submit itself: check each one once
+        compile_workflow(known[ref["name"]], known, seen)
+    return _Template(template.name or "", _inputs(template, where), [], manifest=resource.manifest)
 
 
 def _ordered(tasks: list[m.DAGTask], where: str) -> list[tuple[m.DAGTask, list[str]]]:
@@ -482,11 +499,17 @@ def _ordered(tasks: list[m.DAGTask], where: str) -> list[tuple[m.DAGTask, list[s
     return ordered
 
 
-def compile_workflow(workflow: Workflow, known: Mapping[str, Workflow]) -> _Plan:
-    """Check everything the run will need, and order the tasks; raises WorkflowError."""
+def compile_workflow(
+    workflow: Workflow, known: Mapping[str, Workflow], seen: frozenset[str] = frozenset()
+) -> _Plan:
+    """Check everything the run will need, and order the tasks; raises WorkflowError.
+
+    ``known``: the WorkflowTemplates that resource templates may submit, by name.
+    """
     built = workflow.build()
     spec = built.spec.workflow_spec if isinstance(built, m.CronWorkflow) else built.spec
     name = built.metadata.name or built.metadata.generate_name or "workflow"
+    seen = seen | {name}
     _reject_unknown(spec, {"entrypoint", "templates", "arguments"} | _IGNORED_SPEC, name)
     parameters = {
         p.name: p
@@ -515,7 +538,7 @@ def compile_workflow(workflow: Workflow, known: Mapping[str, Workflow]) -> _Plan
             raise WorkflowError(f"{where}: no template {task.template!r}")
         if template_name not in compiled:
             compiled[template_name] = _compile_template(
-                templates[template_name], hera_scripts.get(template_name), known, name
+                templates[template_name], hera_scripts.get(template_name), known, seen, name
             )
         template = compiled[template_name]
         ancestors[task.name] = set(deps).union(*(ancestors[d] for d in deps))
@@ -552,7 +575,11 @@ def _check_when_syntax(when: str, where: str) -> None:
 
 
 def _compile_template(
-    template: m.Template, hera: Any, known: Mapping[str, Workflow], workflow: str
+    template: m.Template,
+    hera: Any,
+    known: Mapping[str, Workflow],
+    seen: frozenset[str],
+    workflow: str,
 ) -> _Template:
     where = f"{workflow} template {template.name}"
     if template.script is not None:
@@ -564,7 +591,7 @@ def _compile_template(
         return _compile_script(template, hera if isinstance(hera, Script) else None, where)
     if template.resource is not None:
         _reject_unknown(template, {"name", "inputs", "resource"} | _IGNORED_TEMPLATE, where)
-        return _compile_resource(template, known, where)
+        return _compile_resource(template, known, seen, where)
     kinds = sorted(_keys(template) - {"name", "inputs", "outputs"} - _IGNORED_TEMPLATE)
     raise WorkflowError(f"{where}: {', '.join(kinds) or 'empty'} templates are not supported")
 
@@ -609,7 +636,7 @@ def _convert(value: str, kind: type, where: str) -> Any:
         return float(parsed)
     if type(parsed) is kind:
         return parsed
-    raise WorkflowError(f"{where}: {value!r} is not a {kind.__name__}")
+    raise WorkflowError(f"{where}: {value!r} cannot be read as {kind.__name__}")
 
 
 def _to_text(value: Any) -> str:
@@ -641,6 +668,13 @@ class LocalExecutor:
         to the first failure. Problems with the workflow itself raise WorkflowError."""
         plan = compile_workflow(workflow, self.known)
         params = self._bind(plan, dict(arguments or {}))
+        for task in plan.tasks:  # a pod without its ConfigMap would not start either
+            for source in task.template.env_from:
+                ref = source.config_map_ref
+                if ref is not None and not ref.optional and ref.name not in self.config_maps:
+                    raise WorkflowError(
+                        f"{plan.name} task {task.name}: no local ConfigMap {ref.name!r}"
+                    )
         tasks = plan.tasks
         if target is not None:
             tasks = self._up_to(plan, target)
@@ -709,8 +743,6 @@ class LocalExecutor:
                 return TaskResult(task.name, task.template.name, status, {},
                                   time.monotonic() - start, message, nested)  # fmt: skip
             outputs = self._call(task.template, inputs, scope, where)
-        except WorkflowError:
-            raise
         except Exception as exc:  # the step's failure is the result, reported by name
             return TaskResult(task.name, task.template.name, "Failed", {},
                               time.monotonic() - start, f"{type(exc).__name__}: {exc}",
@@ -723,14 +755,15 @@ class LocalExecutor:
         self, template: _Template, inputs: dict[str, str], scope: dict[str, str], where: str
     ) -> dict[str, str]:
         assert template.function is not None
+        processes = substitute(template.processes, scope, where)
+        if processes != "1":
+            # One in-process call is one rank: exactly torchrun --nproc-per-node 1.
+            raise WorkflowError(f"{where}: {processes} torchrun processes; locally only 1")
         env: dict[str, str] = {}
         for source in template.env_from:  # as in a pod: envFrom first, env wins
             if source.config_map_ref is not None:
                 name = source.config_map_ref.name or ""
-                if name in self.config_maps:
-                    env |= self.config_maps[name]
-                elif not source.config_map_ref.optional:
-                    raise WorkflowError(f"{where}: no local ConfigMap {name!r}")
+                env |= self.config_maps.get(name, {})  # absent only when optional
         for var in template.env:
             if var.value_from is None:  # optional Secrets are absent locally
                 env[var.name] = substitute(var.value or "", scope, where)
@@ -747,10 +780,10 @@ class LocalExecutor:
             raise WorkflowError(f"{where}: the function did not return {template.outputs}")
         return {name: _to_text(value) for name, value in zip(template.outputs, values, strict=True)}
 
-    def _submit(self, manifest: dict[str, Any], scope: dict[str, str], where: str) -> RunResult:
-        spec = manifest["spec"]
+    def _submit(self, manifest: str, scope: dict[str, str], where: str) -> RunResult:
+        spec = _load_manifest(substitute(manifest, scope, where), where)["spec"]
         arguments = {
-            p["name"]: substitute(str(p.get("value", "")), scope, where)
+            p["name"]: str(p.get("value", ""))
             for p in spec.get("arguments", {}).get("parameters", [])
         }
         return self.run(self.known[spec["workflowTemplateRef"]["name"]], arguments)
