@@ -68,8 +68,14 @@ def decision_from_tags(tags: dict[str, str]) -> GateDecision:
         raise LookupError("no gate decision recorded (run the evaluate step first)")
 
     def metrics(prefix: str) -> Metrics | None:
-        values = {k[len(prefix) :]: float(v) for k, v in tags.items() if k.startswith(prefix)}
-        return Metrics(**values) if values else None
+        # Only the metric fields: other tags may share the prefix (gate.champion.version).
+        values = {name: tags.get(prefix + name) for name in _DIRECTION}
+        if all(v is None for v in values.values()):
+            return None
+        missing = sorted(name for name, v in values.items() if v is None)
+        if missing:
+            raise LookupError(f"the gate decision lacks {prefix}{', '.join(missing)}")
+        return Metrics(**{name: float(str(v)) for name, v in values.items()})
 
     challenger = metrics("gate.challenger.")
     if challenger is None:

@@ -55,6 +55,12 @@ def test_decision_round_trips_through_tags() -> None:
     )
     with pytest.raises(LookupError):
         decision_from_tags({})
+    # Other tags under the same prefix (evaluate_step adds the champion's version) are not metrics.
+    with_version = {**tags, "gate.champion.version": "3"}
+    assert decision_from_tags(with_version).champion == again.champion
+    partial = {k: v for k, v in tags.items() if k != "gate.challenger.f1"}
+    with pytest.raises(LookupError, match=r"gate\.challenger\.f1"):
+        decision_from_tags(partial)
 
 
 def test_score_matches_hand_computed_values() -> None:
