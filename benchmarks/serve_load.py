@@ -35,6 +35,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     max_ms: float
+    warmup_requests: int = 0
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -105,10 +106,11 @@ async def run_load(
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
+    warm: list[float] = []
     if warmup > 0:
         await asyncio.gather(
             *(
-                _client(host, port, request, time.perf_counter() + warmup, [], [], max_requests)
+                _client(host, port, request, time.perf_counter() + warmup, warm, [], max_requests)
                 for _ in range(concurrency)
             )
         )
@@ -134,6 +136,7 @@ async def run_load(
         p50_ms=round(_quantile(ordered, 0.50) * 1000, 3),
         p99_ms=round(_quantile(ordered, 0.99) * 1000, 3),
         max_ms=round((ordered[-1] if ordered else float("nan")) * 1000, 3),
+        warmup_requests=len(warm),
     )
 
 

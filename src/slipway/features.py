@@ -92,19 +92,25 @@ class Preprocessor:
             offset += len(cat.categories)
         return tuple((f.mean, f.std) for f in self.numeric), tuple(offsets)
 
-    def transform_rows(self, rows: Sequence[Sequence[float | str | None]]) -> np.ndarray:
+    def transform_rows(
+        self, rows: Sequence[Sequence[float | str | None]], constant_column: bool = False
+    ) -> np.ndarray:
         """``transform`` for rows already checked against the contract, without pandas.
 
         The predictor's fast path for small batches: each row holds the values in
         ``input_names`` order (numbers as float, categories as str, None for a null). The
         arithmetic is the same float64 ``(x - mean) / std`` as ``transform``, then float32, so
-        both give the same matrix bit for bit.
+        both give the same matrix bit for bit. ``constant_column`` appends a column of ones
+        (the serving forward pass carries its biases in the weight matrices).
         """
         numeric, categorical = self._row_plan
         width, n_numeric = self.width, len(numeric)
+        columns = width + 1 if constant_column else width
         matrix = []
         for row in rows:
-            vector = [0.0] * width
+            vector = [0.0] * columns
+            if constant_column:
+                vector[width] = 1.0
             for i, (mean, std) in enumerate(numeric):
                 value = row[i]
                 if value is not None:
@@ -114,7 +120,7 @@ class Preprocessor:
                 if j is not None:
                     vector[j] = 1.0
             matrix.append(vector)
-        return np.array(matrix, dtype=np.float32).reshape(len(matrix), width)
+        return np.array(matrix, dtype=np.float32).reshape(len(matrix), columns)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -166,26 +166,34 @@ class RolloutController:
         outcome = RolloutOutcome(canary.name, canary.version, champion.version)
         self._tag(outcome, "slipway.rollout.status", "running")
         self._event(outcome, "started", steps=s.steps)
-        self.backend.deploy_canary(canary, champion, s.steps[0])
-        self._save(outcome)
-        # A window must not open before Prometheus scrapes the canary: its first requests
-        # would be missed and the window judged on too few.
-        self.prometheus.wait_for_series(canary.name, canary.version, self.series_timeout)
-        baseline: Stats | None = None
-        for index, percent in enumerate(s.steps):
-            if index:
-                self.backend.set_canary_traffic(percent)
-            step = StepRecord(percent, time.time())
-            outcome.steps.append(step)
+        try:
+            self.backend.deploy_canary(canary, champion, s.steps[0])
             self._save(outcome)
-            decision = self._watch_step(outcome, step, baseline)
-            step.finished_at = time.time()
-            if decision.action is not Action.PROMOTE:
-                return self._roll_back(outcome, decision)
-            baseline = decision.baseline
-            self._tag(
-                outcome, f"slipway.rollout.step.{index + 1}", f"{percent}%: {decision.reason}"
-            )
+            # A window must not open before Prometheus scrapes the canary: its first
+            # requests would be missed and the window judged on too few.
+            self.prometheus.wait_for_series(canary.name, canary.version, self.series_timeout)
+            baseline: Stats | None = None
+            for index, percent in enumerate(s.steps):
+                if index:
+                    self.backend.set_canary_traffic(percent)
+                step = StepRecord(percent, time.time())
+                outcome.steps.append(step)
+                self._save(outcome)
+                decision = self._watch_step(outcome, step, baseline)
+                step.finished_at = time.time()
+                if decision.action is not Action.PROMOTE:
+                    return self._roll_back(outcome, decision)
+                baseline = decision.baseline
+                self._tag(
+                    outcome, f"slipway.rollout.step.{index + 1}", f"{percent}%: {decision.reason}"
+                )
+        except BaseException as exc:
+            # Fail safe: whatever stopped the analysis (Prometheus gone, Ctrl-C, a bug), the
+            # canary does not keep its traffic. The error still propagates.
+            reason = f"rollout interrupted: {type(exc).__name__}: {exc}"
+            log.error("%s; rolling back", reason)
+            self._roll_back(outcome, Decision(Action.ROLLBACK, reason, ("error",)))
+            raise
         return self._promote(outcome, canary)
 
     def _watch_step(

@@ -60,12 +60,15 @@ class FeatureStats(Collector):
         self._lock = threading.Lock()
 
     def observe(self, matrix: np.ndarray, missing: Sequence[int] = ()) -> None:
-        """``matrix`` is the preprocessed batch; ``missing`` the indexes (in input order) of
-        null values seen, one entry per null."""
-        sums = matrix.sum(axis=0, dtype=np.float64)
+        """``matrix`` is the preprocessed batch (extra trailing columns are ignored);
+        ``missing`` the indexes (in input order) of null values seen, one per null."""
+        width = self._width
         with self._lock:
             self._count += matrix.shape[0]
-            self._sums += sums
+            if matrix.shape[0] == 1:  # one numpy call for the common case
+                self._sums += matrix[0, :width]
+            else:
+                self._sums += matrix[:, :width].sum(axis=0, dtype=np.float64)
             for index in missing:
                 self._missing[index] += 1
 

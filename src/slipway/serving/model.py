@@ -79,7 +79,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
         self.contract = bundle.contract
         self.preprocessor = bundle.preprocessor
         self.validator = RequestValidator(bundle.contract, bundle.preprocessor, self.max_batch_size)
-        self.forward, self.forward_kind = forward_for(bundle.network)
+        self.forward, self.forward_kind, self._constant_column = forward_for(bundle.network)
         nullable = {c.name for c in bundle.contract.features if c.nullable}
         self._nullable = tuple(
             i for i, name in enumerate(bundle.preprocessor.input_names) if name in nullable
@@ -125,8 +125,9 @@ class SlipwayModel(Model):  # type: ignore[misc]
         return self.validator.rows_v1(body) if protocol == V1 else self.validator.rows_v2(body)
 
     def predict_rows(self, rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
-        """(preprocessed matrix, positive-class probability per row)."""
-        matrix = self.preprocessor.transform_rows(rows)
+        """(preprocessed matrix, positive-class probability per row). The matrix may end
+        with a column of ones, which the numpy forward pass uses for its biases."""
+        matrix = self.preprocessor.transform_rows(rows, self._constant_column)
         return matrix, self.forward(matrix)
 
     def observe(self, rows: Sequence[Row], matrix: np.ndarray, scores: np.ndarray) -> None:
