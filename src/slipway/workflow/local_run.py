@@ -18,7 +18,7 @@ from slipway import registry
 from slipway.config import Settings, load_settings
 from slipway.errors import StackError
 from slipway.local.stack import LocalStack
-from slipway.pipeline import PipelineResult
+from slipway.pipeline import PipelineResult, decision_of
 from slipway.validation import DriftCheck, Finding, ValidationReport
 from slipway.workflow import definitions, steps
 from slipway.workflow.local_executor import LocalExecutor, RunResult
@@ -114,7 +114,7 @@ def pipeline_result(result: RunResult, settings: Settings, client: MlflowClient)
         else None
     )
     return PipelineResult(
-        run_id, _report(client, run_id), steps.recorded_decision(client, run_id), registration
+        run_id, _report(client, run_id), decision_of(client, run_id), registration
     )
 
 

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from slipway.config import Settings
-    from slipway.evaluation import GateDecision
 
 log = logging.getLogger(__name__)
 
@@ -140,18 +139,6 @@ def _fails_run(client: "MlflowClient", run_id: str) -> Iterator[None]:
         except Exception as exc:  # the step's own error matters more than this one
             log.warning("could not mark run %s failed: %s", run_id, exc)
         raise
-
-
-def recorded_decision(client: "MlflowClient", run_id: str) -> "GateDecision":
-    """The gate decision the evaluate step recorded on the run.
-
-    evaluate_step also tags ``gate.champion.version``, which pipeline.decision_of reads as
-    one more champion metric (a TypeError as soon as a champion exists), so it is left out.
-    """
-    from slipway.evaluation import decision_from_tags
-
-    tags = client.get_run(run_id).data.tags
-    return decision_from_tags({k: v for k, v in tags.items() if k != "gate.champion.version"})
 
 
 def _path(value: str) -> Path | None:
@@ -264,12 +251,12 @@ def register(
     Annotated[str, Parameter(name="became-champion", description="true for a first model")],
 ]:
     """Register the model when its gate passed, and end the run either way."""
-    from slipway.pipeline import register_step
+    from slipway.pipeline import decision_of, register_step
 
     settings = _settings(config)
     client = _client(settings)
     with _fails_run(client, run_id):
-        registration = register_step(client, settings, run_id, recorded_decision(client, run_id))
+        registration = register_step(client, settings, run_id, decision_of(client, run_id))
     if registration is None:
         print("gate failed: nothing registered")
         return "", "false"
