@@ -64,8 +64,7 @@ def run_local(
     ] = None,
     state_dir: StateOpt = None,
 ) -> None:
-    """Run a workflow's DAG here with the local executor, on the local stack (started if
-    needed and left running)."""
+    """Run a workflow's DAG here: local executor, local stack (started if needed, left up)."""
     from slipway import tracking
     from slipway.config import load_settings
     from slipway.errors import SlipwayError
