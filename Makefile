@@ -33,6 +33,9 @@ unit: setup ## only the tests that start no server
 demo: setup ## the loop on one machine: local stack up, validate, train, evaluate, register
 	slipway demo
 
+render: setup ## render the Hera workflows to workflows/rendered and the ml-workflows chart
+	slipway workflow render
+
 clean: ## stop local servers and remove local state (.slipway)
 	-slipway local down
 	rm -rf .slipway
