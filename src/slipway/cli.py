@@ -38,8 +38,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # MLflow configures its own INFO-level handler; keep its chatter for --verbose.
-    logging.getLogger("mlflow").setLevel(logging.INFO if verbose else logging.WARNING)
+    # MLflow sets its own logger's level when it is first imported (lazily, later);
+    # keep its INFO chatter for --verbose.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
 
 
 # ---------------------------------------------------------------- data
