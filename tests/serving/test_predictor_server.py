@@ -93,6 +93,19 @@ def test_malformed_bodies_are_4xx_with_a_json_error(
     assert response.json()["field"] == field
 
 
+def test_versioned_v2_paths(world: World, predictor: Managed) -> None:
+    served = f"{predictor.url}/v2/models/{MODEL}/versions/{world.versions[0]}/infer"
+    assert httpx.post(served, json=v2_body([VALID])).status_code == 200
+    other = f"{predictor.url}/v2/models/{MODEL}/versions/999/infer"
+    response = httpx.post(other, json=v2_body([VALID]))
+    assert response.status_code == 404
+    assert response.json()["field"] == "version"
+    unknown_model = httpx.post(
+        f"{predictor.url}/v1/models/nope:predict", json={"instances": [VALID]}
+    )
+    assert unknown_model.status_code == 404
+
+
 def test_limits_answer_413(predictor: Managed) -> None:
     over_batch = predict_v1(predictor.url, [VALID] * 65)
     assert over_batch.status_code == 413

@@ -73,6 +73,7 @@ class Gateway:
             f"/v2/models/{name}/versions/{model.version}/infer": V2,
         }
         self.metadata_path = f"/v2/models/{name}"
+        self.versions_prefix = f"/v2/models/{name}/versions/"
         self.version_header = (b"x-slipway-model-version", model.version.encode())
         self.metrics = model.metrics
 
@@ -85,6 +86,17 @@ class Gateway:
             if self.lean and scope["path"] == self.metadata_path and scope["method"] == "GET":
                 await self._respond(send, 200, self.model.metadata())
                 return
+            if scope["path"].startswith(self.versions_prefix):
+                # KServe answers 501 for any version in the path; a version this server does
+                # not serve is the client's mistake (404), the served one is handled above.
+                version = scope["path"][len(self.versions_prefix) :].split("/", 1)[0]
+                if version != self.model.version:
+                    await self._respond(
+                        send,
+                        404,
+                        {"error": f"version {version!r} is not served here", "field": "version"},
+                    )
+                    return
         await self.app(scope, receive, send)
 
     # ------------------------------------------------------------------ inference
