@@ -89,13 +89,17 @@ def rollout_start(
     fault_latency_ms: Annotated[
         float, typer.Option(help="TESTING: latency added to canary requests.")
     ] = 0.0,
+    traffic: Annotated[
+        float,
+        typer.Option(help="Local backend: send this many synthetic requests per second."),
+    ] = 0.0,
 ) -> None:
     """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
     from slipway.rollout.runner import start_rollout
 
     outcome = start_rollout(
         config, state_dir, version, fault_error_rate=fault_error_rate,
-        fault_latency_ms=fault_latency_ms,
+        fault_latency_ms=fault_latency_ms, traffic=traffic,
     )  # fmt: skip
     typer.echo(json.dumps(outcome.summary(), indent=2))
     if outcome.decision != "promoted":

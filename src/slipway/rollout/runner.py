@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -85,12 +86,51 @@ def make_backend(
     return LocalBackend(stack, config, canary_env)
 
 
+class DemoTraffic:
+    """Synthetic requests through the local router while a rollout runs (``--traffic``):
+    without clients a canary gets no requests and cannot be judged. Loopback only, at
+    most ``rate`` requests per second, stopped with the rollout."""
+
+    def __init__(self, url: str, model: str, rate: float) -> None:
+        import threading
+
+        self.url = f"{url}/v1/models/{model}:predict"
+        self.rate = rate
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        from slipway import synthetic
+
+        frame = synthetic.generate(500, seed=12345)
+        rows = frame.drop(columns=["churned"]).to_dict("records")
+        with httpx.Client(timeout=30) as http:
+            while not self.stop.is_set():
+                # A failed request is the canary's or the router's business, not the sender's.
+                with contextlib.suppress(httpx.HTTPError):
+                    http.post(self.url, json={"instances": [rows[self.sent % len(rows)]]})
+                self.sent += 1
+                self.stop.wait(1.0 / self.rate)
+
+    def __enter__(self) -> DemoTraffic:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
 def start_rollout(
     config: Path | None,
     state_dir: Path | None,
     version: str | None,
     fault_error_rate: float = 0.0,
     fault_latency_ms: float = 0.0,
+    traffic: float = 0.0,
 ) -> RolloutOutcome:
     ensure_event_log()
     settings = load_settings(config)
@@ -130,7 +170,16 @@ def start_rollout(
         GitOpsRecorder(settings.rollout.gitops),
         StateFile(stack.state_dir / STATE_FILE),
     )
+    events = logging.getLogger("slipway.rollout.events")
     try:
+        if isinstance(backend, LocalBackend):
+            url = backend.ensure_serving(champion)
+            events.info(f"router: {url}  (send requests here; the canary gets its share)")
+            if traffic > 0:
+                with DemoTraffic(url, name, traffic):
+                    return controller.run(canary, champion)
+        elif traffic > 0:
+            raise RolloutError("--traffic is for the local backend only")
         return controller.run(canary, champion)
     finally:
         prometheus.close()
