@@ -101,13 +101,21 @@ def start(
     url = f"http://127.0.0.1:{port}"
     managed = Managed(name, proc.pid, port, url, url + health_path, str(log_path))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise StackError(f"{name} exited with code {proc.returncode} while starting:\n{tail}")
-        if managed.healthy(timeout=1.0):
-            return managed
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise StackError(
+                    f"{name} exited with code {proc.returncode} while starting:\n{tail}"
+                )
+            if managed.healthy(timeout=1.0):
+                return managed
+            time.sleep(0.2)
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM turned into KeyboardInterrupt) before the caller could
+        # record the server: stop it here, or nobody will.
+        managed.stop()
+        raise
     managed.stop()
     raise StackError(
         f"{name} did not answer {managed.health_url} within {timeout:.0f}s; see {log_path}"
