@@ -243,11 +243,16 @@ def test_slow_challenger_is_rolled_back(
     assert seconds < 15
 
 
-def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any]) -> None:
+def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_path: Path) -> None:
     champion, other = world.versions[1], world.versions[0]
+    # Long windows: the abort (a CLI process, seconds to start) must land mid-rollout.
+    config = json.loads(setup["config"].read_text())
+    config["rollout"]["window_seconds"] = 120
+    slow = {**setup, "config": tmp_path / "slow.yaml"}
+    slow["config"].write_text(json.dumps(config))
     results: list[RolloutOutcome] = []
-    with _start(world, setup, champion) as load:
-        thread = threading.Thread(target=lambda: results.append(_rollout(world, setup, other)))
+    with _start(world, slow, champion) as load:
+        thread = threading.Thread(target=lambda: results.append(_rollout(world, slow, other)))
         thread.start()
         state_file = world.state / runner.STATE_FILE
         deadline = time.monotonic() + 120
@@ -258,13 +263,14 @@ def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any]) -> N
             time.sleep(0.2)
         aborted = subprocess.run(
             [sys.executable, "-m", "slipway.cli", "rollout", "abort", "--config",
-             str(setup["config"]), "--state-dir", str(world.state)],
+             str(slow["config"]), "--state-dir", str(world.state)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         thread.join(timeout=60)
     assert aborted.returncode == 0, aborted.stderr
     assert "aborted" in aborted.stdout
     assert results[0].decision == "aborted"
+    assert len(results[0].steps) == 1  # stopped inside the first (120 s) window
     assert load.statuses() == {200}
     assert registry.version_by_alias(world.client(), MODEL, registry.CHAMPION).version == champion
     status = subprocess.run(
