@@ -234,7 +234,7 @@ def local_up(
         signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         for name, svc in stack.up().items():
-            typer.echo(f"{name:<12} {svc.url}  (pid {svc.pid}, log {svc.log})")
+            typer.echo(f"{name:<16} {svc.url}  (pid {svc.pid}, log {svc.log})")
         if foreground:
             typer.echo("running in the foreground: Ctrl-C stops the stack")
             while True:
@@ -265,7 +265,7 @@ def local_status(state_dir: StateOpt = None) -> None:
         typer.echo("local stack is not running (start it with `slipway local up`)")
         raise typer.Exit(1)
     for s in statuses:
-        typer.echo(f"{s.name:<12} {s.url:<28} pid {s.pid:<8} {'healthy' if s.healthy else 'DOWN'}")
+        typer.echo(f"{s.name:<16} {s.url:<28} pid {s.pid:<8} {'healthy' if s.healthy else 'DOWN'}")
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 

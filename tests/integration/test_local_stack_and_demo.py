@@ -83,6 +83,8 @@ def test_foreground_stack_cleans_up_on_signal(tmp_path: Path, sig: signal.Signal
     finally:
         if proc.poll() is None:
             proc.kill()
+        if proc.returncode != 0:
+            stack.down()  # the servers run in their own sessions: never leave them behind
     assert proc.returncode == 0, output
     assert "local stack stopped" in output
     assert not any(service.alive() for service in services.values())
