@@ -251,6 +251,8 @@ def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_
     slow = {**setup, "config": tmp_path / "slow.yaml"}
     slow["config"].write_text(json.dumps(config))
     results: list[RolloutOutcome] = []
+    # An earlier test's state file names the same version: wait for this rollout's own.
+    (world.state / runner.STATE_FILE).unlink(missing_ok=True)
     with _start(world, slow, champion) as load:
         thread = threading.Thread(target=lambda: results.append(_rollout(world, slow, other)))
         thread.start()
