@@ -85,10 +85,11 @@ def train_model(state: Path) -> Path:
     returns the downloaded MLflow model folder."""
     os.environ["SLIPWAY_TRAINING__EPOCHS"] = "3"
     os.environ["SLIPWAY_TRAINING__PROGRESS"] = "false"
-    from slipway import dataio, synthetic, tracking
     from slipway.config import load_settings
+    from slipway.data import synthetic, tables
     from slipway.local.stack import start_mlflow
-    from slipway.pipeline import run_pipeline
+    from slipway.pipeline.steps import run_pipeline
+    from slipway.registry import tracking
     from slipway.serving.server import from_registry
 
     server = start_mlflow(state)
@@ -97,7 +98,7 @@ def train_model(state: Path) -> Path:
         settings = load_settings()
         client = tracking.client_for(settings.tracking)
         data = state / "train.csv"
-        dataio.write_table(synthetic.generate(3000, 1), data)
+        tables.write_table(synthetic.generate(3000, 1), data)
         result = run_pipeline(client, settings, data)
         if result.registration is None:
             raise SystemExit(f"the benchmark model failed its gate: {result.decision}")

@@ -5,8 +5,8 @@ one process, interleaved round by round so that machine noise hits them alike:
 
   bare             a plain PyTorch loop: shuffle, forward, backward, step, one validation
                    pass per epoch (the limit: nothing slipway adds)
-  slipway          slipway.training.train with no tracking and no checkpoints
-  slipway+mlflow   slipway.training.train logging every epoch to a real MLflow server and
+  slipway          slipway.training.trainer.train with no tracking and no checkpoints
+  slipway+mlflow   slipway.training.trainer.train logging every epoch to a real MLflow server and
                    checkpointing the best weights (what the pipeline's train step does)
 
 Prints samples per second (median of the rounds) and each variant's ratio to bare. The
@@ -33,13 +33,14 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from slipway import synthetic, tracking
 from slipway.config import TrainingSettings, load_settings
-from slipway.contract import load_contract
-from slipway.features import Preprocessor
+from slipway.data import synthetic
+from slipway.data.contract import load_contract
 from slipway.local.stack import start_mlflow
-from slipway.model import NetworkSpec, TabularMLP
-from slipway.training import seed_everything, train
+from slipway.registry import tracking
+from slipway.training.features import Preprocessor
+from slipway.training.network import NetworkSpec, TabularMLP
+from slipway.training.trainer import seed_everything, train
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 

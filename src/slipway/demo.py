@@ -15,10 +15,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from slipway import dataio, synthetic, tracking
 from slipway.config import load_settings
+from slipway.data import synthetic, tables
 from slipway.local.stack import LocalStack
-from slipway.summary import render_summary
+from slipway.pipeline.summary import render_summary
+from slipway.registry import tracking
 from slipway.workflow import local_run
 
 TRAIN_SEED, REFERENCE_SEED, ROWS = 1, 2, 5000
@@ -28,9 +29,9 @@ DEMO_TARGET = "register"
 def demo_data(folder: Path) -> tuple[Path, Path]:
     train, reference = folder / "train.csv", folder / "reference.parquet"
     if not train.exists():
-        dataio.write_table(synthetic.generate(ROWS, TRAIN_SEED), train)
+        tables.write_table(synthetic.generate(ROWS, TRAIN_SEED), train)
     if not reference.exists():
-        dataio.write_table(synthetic.generate(ROWS, REFERENCE_SEED), reference)
+        tables.write_table(synthetic.generate(ROWS, REFERENCE_SEED), reference)
     return train, reference
 
 

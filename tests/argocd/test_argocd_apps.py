@@ -28,7 +28,7 @@ from argocd_checks import (
 )
 from ruamel.yaml import YAML
 
-from slipway.manifests import validate_manifests
+from slipway.kube.manifests import validate_manifests
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(REPO / "tests" / "charts"))

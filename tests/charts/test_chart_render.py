@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from chart_render import CHARTS, FIXTURES, NAMESPACES, PROFILES, Rendered, helm, load_all, run
 
-from slipway.manifests import validate_manifest, validate_manifests
+from slipway.kube.manifests import validate_manifest, validate_manifests
 
 CHART_NAMES = sorted(NAMESPACES)
 BAD_VALUES = sorted((FIXTURES / "bad-values").glob("*.yaml"))

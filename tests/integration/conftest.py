@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from slipway import dataio, synthetic
 from slipway.config import Settings, load_settings
+from slipway.data import synthetic, tables
 from slipway.local.processes import Managed
 from slipway.local.stack import start_mlflow
 
@@ -55,6 +55,6 @@ def fast_settings(model_name: str, **gate: float) -> Settings:
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("data")
     train, reference = folder / "train.csv", folder / "reference.parquet"
-    dataio.write_table(synthetic.generate(3000, seed=1), train)
-    dataio.write_table(synthetic.generate(3000, seed=2), reference)
+    tables.write_table(synthetic.generate(3000, seed=1), train)
+    tables.write_table(synthetic.generate(3000, seed=2), reference)
     return train, reference

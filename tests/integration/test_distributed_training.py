@@ -12,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from slipway.local.processes import Managed
-from slipway.pipeline import validate_step
+from slipway.pipeline.steps import validate_step
 
 from .conftest import fast_settings
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from slipway import dataio, synthetic
+from slipway.data import synthetic, tables
 from slipway.errors import DataError
-from slipway.pipeline import run_pipeline
-from slipway.registry import CHALLENGER, CHAMPION, version_by_alias
+from slipway.pipeline.steps import run_pipeline
+from slipway.registry.aliases import CHALLENGER, CHAMPION, version_by_alias
 
 from .conftest import fast_settings
 
@@ -43,7 +43,7 @@ def test_first_model_becomes_champion_and_the_next_only_challenger(
     # Lineage on the version: run, data digest, commit, metrics, gate.
     tags = challenger.tags
     assert tags["slipway.run_id"] == second.run_id
-    assert tags["slipway.data.digest"] == dataio.table_digest(dataio.read_table(train))
+    assert tags["slipway.data.digest"] == tables.table_digest(tables.read_table(train))
     assert tags["slipway.git_commit"] not in ("", "unknown")
     assert float(tags["metric.roc_auc"]) > 0.75
     assert tags["gate.passed"] == "true"
@@ -103,7 +103,7 @@ def _mutations(clean: pd.DataFrame) -> dict[str, tuple[object, str]]:
     """name -> (writer of the bad file, text the error must contain)."""
 
     def frame(f: pd.DataFrame) -> object:
-        return lambda path: dataio.write_table(f, path)
+        return lambda path: tables.write_table(f, path)
 
     out_of_range = clean.copy()
     out_of_range.loc[5, "age"] = 250
@@ -133,7 +133,7 @@ def test_bad_data_never_trains(client: MlflowClient, tmp_path: Path, case: str) 
     path = tmp_path / "data.csv"
     if case == "truncated":
         path = tmp_path / "data.parquet"
-        dataio.write_table(clean, path)
+        tables.write_table(clean, path)
         path.write_bytes(path.read_bytes()[:-200])
         expected = "unreadable parquet"
     else:
@@ -150,7 +150,7 @@ def test_bad_data_never_trains(client: MlflowClient, tmp_path: Path, case: str) 
         [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1
     )
     assert run.info.status == "FAILED"
-    assert run.data.tags["slipway.validation"] == "failed"
+    assert run.data.tags["slipway.data.validation"] == "failed"
     report = json.loads(
         Path(
             mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/validation.json")
@@ -162,8 +162,8 @@ def test_bad_data_never_trains(client: MlflowClient, tmp_path: Path, case: str) 
 
 
 def test_epoch_logger_buffers_until_its_interval_and_flush(client: MlflowClient) -> None:
-    from slipway.tracking import EpochLogger
-    from slipway.training import EpochMetrics
+    from slipway.registry.tracking import EpochLogger
+    from slipway.training.trainer import EpochMetrics
 
     experiment = client.create_experiment("epoch-logger")
     run_id = client.create_run(experiment).info.run_id

@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from slipway.local.processes import free_port
 from slipway.local.stack import start_mlflow
-from slipway.pipeline import run_pipeline
-from slipway.registry import CHAMPION, version_by_alias
+from slipway.pipeline.steps import run_pipeline
+from slipway.registry.aliases import CHAMPION, version_by_alias
 
 from .conftest import fast_settings
 from .postgres import Postgres, start_postgres

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from slipway.rollout.decision import Action, Snapshot, Stats, Thresholds, check, decide
+from slipway.rollout.analysis import Action, Snapshot, Stats, Thresholds, check, decide
 
 T = Thresholds(
     min_requests=50,

@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from slipway.config import GitOpsSettings
-from slipway.gitops import (
+from slipway.rollout.gitops import (
     GitOpsError,
     GitOpsRecorder,
     ServingModel,

@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from slipway.manifests import validate_manifest
-from slipway.rollout.backend import ModelTarget
-from slipway.rollout.kserve_backend import (
+from slipway.kube.manifests import validate_manifest
+from slipway.rollout.backends.kserve import (
     A_DECISION,
     A_PREVIOUS,
     KServeBackend,
@@ -29,6 +28,7 @@ from slipway.rollout.kserve_backend import (
     merge_patch,
     model_of,
 )
+from slipway.rollout.ports import ModelTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import FakeKubernetes

@@ -19,13 +19,13 @@ from fakes import FakeKubernetes
 from kubernetes import client as k8s
 from serving_support import MODEL, VALID, World
 
-from slipway import registry
 from slipway.config import RolloutSettings
 from slipway.local.processes import Managed
-from slipway.rollout.backend import ModelTarget
+from slipway.registry import aliases
+from slipway.rollout.backends.kserve import A_DECISION, KServeBackend, model_of
 from slipway.rollout.controller import RolloutController
-from slipway.rollout.kserve_backend import A_DECISION, KServeBackend, model_of
-from slipway.rollout.metrics import PrometheusClient
+from slipway.rollout.ports import ModelTarget
+from slipway.rollout.prometheus import PrometheusClient
 
 pytestmark = pytest.mark.integration
 NS = "model-serving"
@@ -135,7 +135,7 @@ def test_kserve_mode_decides_through_promql(
     api, api_url = fake_api
     champion_v, canary_v = world.versions[1], world.versions[0]
     client = world.client()
-    registry.promote(client, MODEL, champion_v, "test setup")
+    aliases.promote(client, MODEL, champion_v, "test setup")
     env = {"SLIPWAY_SERVING__FAULT_ERROR_RATE": "0.5"} if faulty else {}
     champion = world.serve(champion_v, name=f"kserve-mode-champion-{faulty}")
     canary = world.serve(canary_v, env=env, name=f"kserve-mode-canary-{faulty}")
@@ -164,7 +164,7 @@ def test_kserve_mode_decides_through_promql(
     isvc = api.objects[(NS, MODEL)]
     if faulty:
         assert outcome.decision == "rolled_back", outcome.reason
-        assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == champion_v
+        assert aliases.version_by_alias(client, MODEL, aliases.CHAMPION).version == champion_v
         assert model_of(isvc)["version"] == champion_v  # the previous model restored
         percents = [
             p["spec"]["predictor"]["canaryTrafficPercent"]
@@ -175,7 +175,7 @@ def test_kserve_mode_decides_through_promql(
         assert 500 in load.codes
     else:
         assert outcome.decision == "promoted", outcome.reason
-        assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == canary_v
+        assert aliases.version_by_alias(client, MODEL, aliases.CHAMPION).version == canary_v
         assert model_of(isvc)["version"] == canary_v
         assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
         assert set(load.codes) == {200}
@@ -186,12 +186,12 @@ def test_losing_prometheus_mid_rollout_rolls_back(
     world: World, fake_api: tuple[FakeKubernetes, str], crd_schema_dir: Path
 ) -> None:
     from slipway.local.processes import free_port
-    from slipway.rollout.metrics import PrometheusError
+    from slipway.rollout.prometheus import PrometheusError
 
     api, api_url = fake_api
     champion_v, canary_v = world.versions[1], world.versions[0]
     client = world.client()
-    registry.promote(client, MODEL, champion_v, "test setup")
+    aliases.promote(client, MODEL, champion_v, "test setup")
     backend = KServeBackend(
         MODEL, NS, api_client=k8s.ApiClient(k8s.Configuration(host=api_url)),
         crd_schema_dir=crd_schema_dir, ready_timeout=5, poll_interval=0.01,
@@ -206,6 +206,6 @@ def test_losing_prometheus_mid_rollout_rolls_back(
     assert model_of(isvc)["version"] == champion_v
     assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
     tags = client.get_model_version(MODEL, canary_v).tags
-    assert tags["slipway.rollout.decision"] == "rolled_back"
+    assert tags["slipway.rollout.analysis"] == "rolled_back"
     assert "PrometheusError" in tags["slipway.rollout.reason"]
-    assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == champion_v
+    assert aliases.version_by_alias(client, MODEL, aliases.CHAMPION).version == champion_v

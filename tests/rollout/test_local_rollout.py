@@ -20,11 +20,11 @@ import httpx
 import pytest
 from serving_support import MODEL, VALID, World
 
-from slipway import registry
-from slipway.gitops import serving_model
-from slipway.rollout import runner
+from slipway.registry import aliases
+from slipway.rollout import service
+from slipway.rollout.backends.local import DECISIONS_FILE, LocalBackend
 from slipway.rollout.controller import RolloutOutcome
-from slipway.rollout.local_backend import DECISIONS_FILE, LocalBackend
+from slipway.rollout.gitops import serving_model
 
 pytestmark = pytest.mark.integration
 
@@ -134,8 +134,8 @@ def setup(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
 def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
     """Champion alias and champion server as the scenario needs, and traffic flowing."""
     client = world.client()
-    registry.promote(client, MODEL, champion, "test setup")
-    target = runner.target_for(client, MODEL, champion, world.state / "models")
+    aliases.promote(client, MODEL, champion, "test setup")
+    target = service.target_for(client, MODEL, champion, world.state / "models")
     backend = LocalBackend(world.stack, setup["config"])
     url = backend.ensure_serving(target)
     backend.close()
@@ -143,7 +143,7 @@ def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
 
 
 def _rollout(world: World, setup: dict[str, Any], version: str, **faults: float) -> RolloutOutcome:
-    return runner.start_rollout(setup["config"], world.state, version, **faults)
+    return service.start_rollout(setup["config"], world.state, version, **faults)
 
 
 def _router(world: World) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def test_good_challenger_is_promoted(world: World, setup: dict[str, Any]) -> Non
     assert all(s.decision == "promote" for s in outcome.steps)
     # The alias moved, and the router sends everything to the new version.
     client = world.client()
-    assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == challenger
+    assert aliases.version_by_alias(client, MODEL, aliases.CHAMPION).version == challenger
     state = _router(world)
     assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(challenger, 100)]
     # No request dropped: every answer was a 200, from one version or the other.
@@ -175,7 +175,7 @@ def test_good_challenger_is_promoted(world: World, setup: dict[str, Any]) -> Non
     assert {h.version for h in load.hits if h.at > promoted_at + 0.5} == {challenger}
     # Recorded: MLflow tags, the backend's decision log, the GitOps commit.
     tags = client.get_model_version(MODEL, challenger).tags
-    assert tags["slipway.rollout.decision"] == "promoted"
+    assert tags["slipway.rollout.analysis"] == "promoted"
     assert "slipway.rollout.step.3" in tags
     decisions = (world.state / DECISIONS_FILE).read_text().splitlines()
     assert json.loads(decisions[-1])["decision"] == "promoted"
@@ -208,7 +208,7 @@ def test_erroring_challenger_is_rolled_back(
     assert "error rate" in outcome.reason
     assert len(outcome.steps) == 1  # caught during the first (10%) step
     client = world.client()
-    assert registry.version_by_alias(client, MODEL, registry.CHAMPION).version == champion
+    assert aliases.version_by_alias(client, MODEL, aliases.CHAMPION).version == champion
     state = _router(world)
     assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(champion, 100)]
     # Only the injected failures, only from the canary; nothing dropped by the router.
@@ -221,7 +221,7 @@ def test_erroring_challenger_is_rolled_back(
     print(f"\nerror breach -> rollback done: {seconds:.2f}s")
     assert seconds < 15
     tags = client.get_model_version(MODEL, bad).tags
-    assert tags["slipway.rollout.decision"] == "rolled_back"
+    assert tags["slipway.rollout.analysis"] == "rolled_back"
     assert "slipway.rollout.gitops" not in tags  # rollback writes nothing to git
 
 
@@ -236,7 +236,7 @@ def test_slow_challenger_is_rolled_back(
     assert outcome.decision == "rolled_back", outcome.reason
     assert "p99" in outcome.reason
     assert load.statuses() == {200}
-    assert registry.version_by_alias(world.client(), MODEL, registry.CHAMPION).version == champion
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
     seconds = _breach_to_rollback(load, outcome, slow)
     record_property("latency_breach_to_rollback_seconds", round(seconds, 2))
     print(f"\nlatency breach -> rollback done: {seconds:.2f}s")
@@ -252,11 +252,11 @@ def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_
     slow["config"].write_text(json.dumps(config))
     results: list[RolloutOutcome] = []
     # An earlier test's state file names the same version: wait for this rollout's own.
-    (world.state / runner.STATE_FILE).unlink(missing_ok=True)
+    (world.state / service.STATE_FILE).unlink(missing_ok=True)
     with _start(world, slow, champion) as load:
         thread = threading.Thread(target=lambda: results.append(_rollout(world, slow, other)))
         thread.start()
-        state_file = world.state / runner.STATE_FILE
+        state_file = world.state / service.STATE_FILE
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             state = json.loads(state_file.read_text()) if state_file.exists() else {}
@@ -274,7 +274,7 @@ def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_
     assert results[0].decision == "aborted"
     assert len(results[0].steps) == 1  # stopped inside the first (120 s) window
     assert load.statuses() == {200}
-    assert registry.version_by_alias(world.client(), MODEL, registry.CHAMPION).version == champion
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
     status = subprocess.run(
         [sys.executable, "-m", "slipway.cli", "rollout", "status", "--config",
          str(setup["config"]), "--state-dir", str(world.state)],

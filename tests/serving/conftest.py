@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from slipway.bundle import ModelBundle
 from slipway.config import load_settings
-from slipway.contract import load_contract
-from slipway.features import Preprocessor
+from slipway.data.contract import load_contract
+from slipway.data.synthetic import generate
 from slipway.local.processes import Managed
-from slipway.model import NetworkSpec, TabularMLP
-from slipway.synthetic import generate
+from slipway.training.features import Preprocessor
+from slipway.training.model_bundle import ModelBundle
+from slipway.training.network import NetworkSpec, TabularMLP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

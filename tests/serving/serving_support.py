@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 
-from slipway import dataio, synthetic, tracking
 from slipway.config import Settings, load_settings
+from slipway.data import synthetic, tables
 from slipway.local import processes
 from slipway.local.processes import Managed, free_port
 from slipway.local.stack import LocalStack, start_mlflow
-from slipway.pipeline import run_pipeline
+from slipway.pipeline.steps import run_pipeline
+from slipway.registry import tracking
 from slipway.serving.server import from_registry
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -124,7 +125,7 @@ def acquire(root: Path) -> World:
         versions, dirs, runs = [], {}, {}
         for seed in (1, 7):
             data = state / f"train-{seed}.csv"
-            dataio.write_table(synthetic.generate(2000, seed), data)
+            tables.write_table(synthetic.generate(2000, seed), data)
             result = run_pipeline(client, settings, data)
             assert result.registration is not None, result.decision
             version = result.registration.version

@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from serving_support import MODEL, VALID, World, predict_v1, v2_body
 
+from slipway.data.synthetic import generate
 from slipway.local.processes import Managed
-from slipway.synthetic import generate
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from slipway.bundle import ModelBundle
+from slipway.data.synthetic import generate
 from slipway.serving.forward import compile_network, torch_forward
-from slipway.serving.model import V1, V2, SlipwayModel
-from slipway.serving.validation import RequestError, RequestValidator
-from slipway.synthetic import generate
+from slipway.serving.predictor import V1, V2, SlipwayModel
+from slipway.serving.request_checks import RequestError, RequestValidator
+from slipway.training.model_bundle import ModelBundle
 
 VALID: dict[str, Any] = {
     "tenure_months": 12.0,

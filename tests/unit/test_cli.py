@@ -8,8 +8,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from slipway import dataio, synthetic
 from slipway.cli import app
+from slipway.data import synthetic, tables
 
 runner = CliRunner()
 
@@ -43,14 +43,14 @@ def test_generate_then_validate_then_digest(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert '"passed": true' in report.read_text()
     digest = runner.invoke(app, ["data", "digest", str(out)])
-    assert digest.output.strip() == dataio.table_digest(synthetic.generate(500, seed=3))
+    assert digest.output.strip() == tables.table_digest(synthetic.generate(500, seed=3))
 
 
 def test_validate_fails_with_the_column_named(tmp_path: Path) -> None:
     frame = synthetic.generate(300, seed=1)
     frame.loc[0, "age"] = 500
     path = tmp_path / "bad.csv"
-    dataio.write_table(frame, path)
+    tables.write_table(frame, path)
     result = runner.invoke(app, ["data", "validate", str(path)])
     assert result.exit_code == 1
     assert "age" in result.output
@@ -59,8 +59,8 @@ def test_validate_fails_with_the_column_named(tmp_path: Path) -> None:
 
 def test_drift_against_reference_fails(tmp_path: Path) -> None:
     current, reference = tmp_path / "cur.csv", tmp_path / "ref.csv"
-    dataio.write_table(synthetic.generate(2000, seed=1, drift=1.5), current)
-    dataio.write_table(synthetic.generate(2000, seed=2), reference)
+    tables.write_table(synthetic.generate(2000, seed=1, drift=1.5), current)
+    tables.write_table(synthetic.generate(2000, seed=2), reference)
     result = runner.invoke(app, ["data", "validate", str(current), "--reference", str(reference)])
     assert result.exit_code == 1
     assert "DRIFT" in result.output

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from slipway import dataio, synthetic
 from slipway.config import load_settings
-from slipway.contract import DatasetContract, load_contract
+from slipway.data import synthetic, tables
+from slipway.data.contract import DatasetContract, load_contract
 from slipway.errors import DataError
 
 
@@ -46,17 +46,17 @@ def test_invalid_contracts_are_rejected(
 
 def test_digest_is_format_independent_and_value_sensitive(tmp_path: Path) -> None:
     frame = synthetic.generate(300, seed=3)
-    dataio.write_table(frame, tmp_path / "d.csv")
-    dataio.write_table(frame, tmp_path / "d.parquet")
-    from_csv = dataio.table_digest(dataio.read_table(tmp_path / "d.csv"))
-    from_parquet = dataio.table_digest(dataio.read_table(tmp_path / "d.parquet"))
-    assert from_csv == from_parquet == dataio.table_digest(frame)
+    tables.write_table(frame, tmp_path / "d.csv")
+    tables.write_table(frame, tmp_path / "d.parquet")
+    from_csv = tables.table_digest(tables.read_table(tmp_path / "d.csv"))
+    from_parquet = tables.table_digest(tables.read_table(tmp_path / "d.parquet"))
+    assert from_csv == from_parquet == tables.table_digest(frame)
     assert from_csv.startswith("sha256:")
     changed = frame.copy()
     changed.loc[7, "age"] = changed.loc[7, "age"] + 1
-    assert dataio.table_digest(changed) != from_csv
+    assert tables.table_digest(changed) != from_csv
     # Column order is not content.
-    assert dataio.table_digest(frame[frame.columns[::-1]]) == from_csv
+    assert tables.table_digest(frame[frame.columns[::-1]]) == from_csv
 
 
 def test_synthetic_data_is_seeded_and_drift_moves_the_chosen_features() -> None:
@@ -85,18 +85,18 @@ def test_unreadable_files_raise_named_errors(
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DataError, match=message) as err:
-        dataio.read_table(path)
+        tables.read_table(path)
     assert name in str(err.value)
 
 
 def test_truncated_parquet_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
-    dataio.write_table(synthetic.generate(500, seed=1), path)
+    tables.write_table(synthetic.generate(500, seed=1), path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(DataError, match="unreadable parquet"):
-        dataio.read_table(path)
+        tables.read_table(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
-        dataio.read_table(tmp_path / "nope.csv")
+        tables.read_table(tmp_path / "nope.csv")

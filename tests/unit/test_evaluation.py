@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from slipway.config import GateSettings
-from slipway.evaluation import Metrics, decide, decision_from_tags, score
+from slipway.training.evaluation import Metrics, decide, decision_from_tags, score
 
 GOOD = Metrics(accuracy=0.80, roc_auc=0.85, f1=0.75, log_loss=0.45)
 GATE = GateSettings(

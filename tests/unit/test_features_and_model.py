@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from slipway import synthetic
-from slipway.bundle import ModelBundle, find_bundle
 from slipway.config import TrainingSettings, load_settings
-from slipway.contract import load_contract
-from slipway.features import Preprocessor
-from slipway.training import TrainResult, train
+from slipway.data import synthetic
+from slipway.data.contract import load_contract
+from slipway.training.features import Preprocessor
+from slipway.training.model_bundle import ModelBundle, find_bundle
+from slipway.training.trainer import TrainResult, train
 
 CONTRACT = load_contract(load_settings().data.contract)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slipway import synthetic
 from slipway.config import ValidationSettings, load_settings
-from slipway.contract import DatasetContract, load_contract
-from slipway.validation import check_drift, check_schema, population_stability_index, validate
+from slipway.data import synthetic
+from slipway.data.contract import DatasetContract, load_contract
+from slipway.data.validation import check_drift, check_schema, population_stability_index, validate
 
 
 @pytest.fixture(scope="module")

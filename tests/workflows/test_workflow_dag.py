@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from slipway.workflow import definitions, steps
+from slipway.workflow import definitions, runner_scripts
 from slipway.workflow.local_executor import evaluate_when, substitute
 
 Obj = dict[str, Any]
@@ -116,7 +116,7 @@ def test_training_runs_under_torchrun_on_gpu_nodes(train: Obj) -> None:
         "torchrun", "--standalone", "--nproc-per-node", "{{inputs.parameters.gpus}}",
     ]  # fmt: skip
     assert template["script"]["args"] == [
-        "-m", "hera.workflows.runner", "-e", "slipway.workflow.steps:train",
+        "-m", "hera.workflows.runner", "-e", "slipway.workflow.runner_scripts:train",
     ]  # fmt: skip
     assert template["nodeSelector"] == {"slipway.io/node-pool": "gpu"}
     assert template["tolerations"] == [
@@ -199,6 +199,6 @@ def test_each_step_is_the_function_in_slipway_workflow_steps(train: Obj, cron: O
     for obj in (train, cron):
         for template in _script_templates(obj):
             module, _, function = template["script"]["args"][-1].partition(":")
-            assert module == "slipway.workflow.steps"
-            assert callable(getattr(steps, function))
+            assert module == "slipway.workflow.runner_scripts"
+            assert callable(getattr(runner_scripts, function))
             assert template["script"]["source"] == "{{inputs.parameters}}"

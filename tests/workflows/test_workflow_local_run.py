@@ -1,6 +1,6 @@
 """The real training WorkflowTemplate, run here by the local executor against a real MLflow.
 
-Nothing is faked: the steps are slipway.workflow.steps, MLflow is ``mlflow server`` in its
+Nothing is faked: the steps are slipway.workflow.runner_scripts, MLflow is ``mlflow server`` in its
 own process (SQLite, local artifacts), and the executor gives the steps the tracking URI
 as the cluster's ``slipway-platform`` ConfigMap would.
 """
@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from slipway import dataio, registry, synthetic
+from slipway.data import synthetic, tables
 from slipway.local.processes import Managed
 from slipway.local.stack import start_mlflow
-from slipway.workflow import definitions, steps
+from slipway.registry import aliases
+from slipway.workflow import definitions, runner_scripts
 from slipway.workflow.local_executor import (
     LocalExecutor,
     compile_workflow,
@@ -42,11 +43,11 @@ def test_training_dag_registers_a_champion_then_a_challenger(
     monkeypatch.setenv("SLIPWAY_TRAINING__EPOCHS", "3")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     data, reference = tmp_path / "train.csv", tmp_path / "reference.parquet"
-    dataio.write_table(synthetic.generate(3000, seed=1), data)
-    dataio.write_table(synthetic.generate(3000, seed=2), reference)
+    tables.write_table(synthetic.generate(3000, seed=1), data)
+    tables.write_table(synthetic.generate(3000, seed=2), reference)
     executor = LocalExecutor(
         {
-            steps.PLATFORM_CONFIGMAP: {
+            runner_scripts.PLATFORM_CONFIGMAP: {
                 "MLFLOW_TRACKING_URI": mlflow_server.url,
                 "SLIPWAY_HOME": str(tmp_path / "state"),
             }
@@ -73,7 +74,7 @@ def test_training_dag_registers_a_champion_then_a_challenger(
     assert first.task("register").outputs == {"model-version": "1", "became-champion": "true"}
 
     client = MlflowClient(mlflow_server.url)
-    champion = registry.version_by_alias(client, MODEL, registry.CHAMPION)
+    champion = aliases.version_by_alias(client, MODEL, aliases.CHAMPION)
     assert champion is not None
     assert str(champion.version) == "1"
     assert champion.run_id == run_id
@@ -89,10 +90,10 @@ def test_training_dag_registers_a_champion_then_a_challenger(
     assert second.excluded == ["canary"]
     outputs = second.task("register").outputs
     assert outputs == {"model-version": "2", "became-champion": "false"}
-    challenger = registry.version_by_alias(client, MODEL, registry.CHALLENGER)
+    challenger = aliases.version_by_alias(client, MODEL, aliases.CHALLENGER)
     assert challenger is not None
     assert str(challenger.version) == "2"
-    champion = registry.version_by_alias(client, MODEL, registry.CHAMPION)
+    champion = aliases.version_by_alias(client, MODEL, aliases.CHAMPION)
     assert champion is not None
     assert str(champion.version) == "1"  # only a promotion moves the champion
     # ... and the canary's condition, on these real outputs, would now let it run.

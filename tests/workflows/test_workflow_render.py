@@ -12,8 +12,8 @@ import yaml
 from hera.workflows import CronWorkflow, WorkflowTemplate
 from typer.testing import CliRunner
 
-from slipway.cli_workflow import workflow_app
-from slipway.manifests import validate_manifest
+from slipway.cli.workflow import workflow_app
+from slipway.kube.manifests import validate_manifest
 from slipway.workflow import render
 
 EXPECTED = {"slipway-train-and-promote.yaml", "slipway-drift-monitor.yaml"}

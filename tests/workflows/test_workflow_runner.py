@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from slipway import dataio, synthetic
+from slipway.data import synthetic, tables
 from slipway.workflow import definitions
 
 
@@ -25,8 +25,8 @@ def test_hera_runner_runs_a_step_with_argos_inputs_and_writes_its_outputs(tmp_pa
     )
     container = template["script"]
     latest, reference = tmp_path / "latest.csv", tmp_path / "reference.parquet"
-    dataio.write_table(synthetic.generate(1500, seed=3, drift=1.5), latest)
-    dataio.write_table(synthetic.generate(1500, seed=2), reference)
+    tables.write_table(synthetic.generate(1500, seed=3, drift=1.5), latest)
+    tables.write_table(synthetic.generate(1500, seed=2), reference)
     inputs = tmp_path / "script"  # what Argo writes from `source`
     inputs.write_text(
         json.dumps(

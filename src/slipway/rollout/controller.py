@@ -1,5 +1,5 @@
 """The rollout controller: steps a canary through its traffic percentages and acts on the
-decisions of slipway.rollout.decision.
+decisions of slipway.rollout.analysis.
 
 For each step: set the canary's share, then watch a window. Every check interval it takes
 a snapshot (PromQL over the time since the step began) and rolls back at once on a breach;
@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slipway import registry
 from slipway.config import RolloutSettings
-from slipway.gitops import GitOpsRecorder, ServingModel
-from slipway.rollout.backend import Backend, ModelTarget
-from slipway.rollout.decision import Action, Decision, Snapshot, Stats, Thresholds, check, decide
-from slipway.rollout.metrics import PrometheusClient
+from slipway.registry import aliases
+from slipway.rollout.analysis import Action, Decision, Snapshot, Stats, Thresholds, check, decide
+from slipway.rollout.gitops import GitOpsRecorder, ServingModel
+from slipway.rollout.ports import Backend, ModelTarget
+from slipway.rollout.prometheus import PrometheusClient
 
 log = logging.getLogger(__name__)
 events = logging.getLogger("slipway.rollout.events")
@@ -257,7 +257,7 @@ class RolloutController:
         except Exception as exc:  # the decision stands even if the note cannot be written
             log.warning("could not record the decision on the backend: %s", exc)
         self._tag(outcome, "slipway.rollout.status", outcome.decision)
-        self._tag(outcome, "slipway.rollout.decision", outcome.decision)
+        self._tag(outcome, "slipway.rollout.analysis", outcome.decision)
         self._tag(outcome, "slipway.rollout.reason", outcome.reason)
         self._tag(outcome, "slipway.rollout.finished_at", f"{outcome.finished_at:.3f}")
         self._save(outcome)
@@ -274,7 +274,7 @@ class RolloutController:
     def _promote(self, outcome: RolloutOutcome, canary: ModelTarget) -> RolloutOutcome:
         self.backend.promote()
         reason = f"canary analysis passed at {', '.join(f'{p}%' for p in self.settings.steps)}"
-        registry.promote(self.client, canary.name, canary.version, f"rollout: {reason}")
+        aliases.promote(self.client, canary.name, canary.version, f"rollout: {reason}")
         outcome.decision, outcome.reason = PROMOTED, reason
         outcome.champion_after = canary.version
         if self.gitops is not None and self.gitops.settings.enabled:

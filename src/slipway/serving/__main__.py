@@ -1,6 +1,6 @@
 """``python -m slipway.serving``: the predictor without the rest of the CLI."""
 
-from slipway.cli_serving import serve_main
+from slipway.cli.serving import serve_main
 
 if __name__ == "__main__":
     serve_main()

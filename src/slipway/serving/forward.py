@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slipway.model import TabularMLP
+from slipway.training.network import TabularMLP
 
 Forward = Callable[[np.ndarray], np.ndarray]
 

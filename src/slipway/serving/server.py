@@ -95,7 +95,7 @@ def _logging_config(access_log: bool) -> dict[str, Any]:
 
 
 def build_model(source: ModelSource, settings: ServingSettings) -> Any:
-    from slipway.serving.model import SlipwayModel
+    from slipway.serving.predictor import SlipwayModel
 
     model = SlipwayModel(
         source.name,

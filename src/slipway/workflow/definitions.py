@@ -26,7 +26,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from slipway.workflow import steps
+from slipway.workflow import runner_scripts
 
 TRAIN_AND_PROMOTE = "slipway-train-and-promote"
 DRIFT_MONITOR = "slipway-drift-monitor"
@@ -38,7 +38,7 @@ LABELS = {"app.kubernetes.io/part-of": "slipway"}
 # What every run of either workflow shares: identity, pod security, housekeeping.
 _COMMON: dict[str, Any] = {
     "service_account_name": SERVICE_ACCOUNT,
-    "security_context": steps.pod_security(),
+    "security_context": runner_scripts.pod_security(),
     # Failed pods stay for their logs; finished workflows go after a week.
     "pod_gc": m.PodGC(strategy="OnPodSuccess"),
     "ttl_strategy": m.TTLStrategy(seconds_after_completion=7 * 24 * 3600),
@@ -88,7 +88,7 @@ def train_and_promote() -> WorkflowTemplate:
         **_COMMON,
     )
     with template, DAG(name="pipeline"):
-        validate = steps.validate_data(
+        validate = runner_scripts.validate_data(
             arguments={
                 "data": wf % "data",
                 "reference": wf % "reference",
@@ -96,7 +96,7 @@ def train_and_promote() -> WorkflowTemplate:
             }
         )
         run_id = validate.get_parameter("run-id")
-        train = steps.train(
+        train = runner_scripts.train(
             arguments={
                 "run-id": run_id,
                 "data": wf % "data",
@@ -104,13 +104,13 @@ def train_and_promote() -> WorkflowTemplate:
                 "gpus": wf % "gpus",
             }
         )
-        evaluate = steps.evaluate(
+        evaluate = runner_scripts.evaluate(
             arguments={"run-id": run_id, "data": wf % "data", "config": wf % "config"}
         )
-        register = steps.register(arguments={"run-id": run_id, "config": wf % "config"})
+        register = runner_scripts.register(arguments={"run-id": run_id, "config": wf % "config"})
         version = register.get_parameter("model-version")
         first = register.get_parameter("became-champion")
-        canary = steps.canary(
+        canary = runner_scripts.canary(
             arguments={"model-version": version, "config": wf % "config"},
             # Quoted: an empty version must compare as "" rather than vanish.
             when=f'"{version}" != "" && "{first}" == "false"',
@@ -173,7 +173,7 @@ def drift_monitor() -> CronWorkflow:
         ) as cron,
         DAG(name="monitor"),
     ):
-        check = steps.check_drift(
+        check = runner_scripts.check_drift(
             arguments={
                 "data": wf % "data",
                 "reference": wf % "reference",

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from slipway import registry
 from slipway.config import Settings, load_settings
+from slipway.data.validation import DriftCheck, Finding, ValidationReport
 from slipway.errors import StackError
 from slipway.local.stack import LocalStack
-from slipway.pipeline import PipelineResult, decision_of
-from slipway.validation import DriftCheck, Finding, ValidationReport
-from slipway.workflow import definitions, steps
+from slipway.pipeline.steps import PipelineResult, decision_of
+from slipway.registry import aliases
+from slipway.workflow import definitions, runner_scripts
 from slipway.workflow.local_executor import LocalExecutor, RunResult
 
 
@@ -34,7 +34,7 @@ def platform_config_map(stack: LocalStack) -> dict[str, str]:
 
 def executor(stack: LocalStack, echo: Callable[[str], None] | None = None) -> LocalExecutor:
     return LocalExecutor(
-        {steps.PLATFORM_CONFIGMAP: platform_config_map(stack)},
+        {runner_scripts.PLATFORM_CONFIGMAP: platform_config_map(stack)},
         [definitions.train_and_promote()],
         echo,
     )
@@ -105,7 +105,7 @@ def pipeline_result(result: RunResult, settings: Settings, client: MlflowClient)
     run_id = result.task("validate-data").outputs["run-id"]
     register = result.task("register").outputs
     registration = (
-        registry.Registration(
+        aliases.Registration(
             settings.tracking.model_name,
             register["model-version"],
             register["became-champion"] == "true",

@@ -9,17 +9,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slipway import registry, tracking
 from slipway.config import Settings, load_settings
 from slipway.errors import SlipwayError, StackError
-from slipway.gitops import GitOpsRecorder
 from slipway.local.processes import Managed
 from slipway.local.stack import LocalStack
-from slipway.rollout.backend import Backend, ModelTarget
+from slipway.registry import aliases, tracking
+from slipway.rollout.backends.kserve import KServeBackend
+from slipway.rollout.backends.local import CANARY, CHAMPION, LocalBackend
 from slipway.rollout.controller import RolloutController, RolloutOutcome, StateFile
-from slipway.rollout.kserve_backend import KServeBackend
-from slipway.rollout.local_backend import CANARY, CHAMPION, LocalBackend
-from slipway.rollout.metrics import PrometheusClient
+from slipway.rollout.gitops import GitOpsRecorder
+from slipway.rollout.ports import Backend, ModelTarget
+from slipway.rollout.prometheus import PrometheusClient
 
 STATE_FILE = "rollout.json"
 
@@ -103,7 +103,7 @@ class DemoTraffic:
     def _run(self) -> None:
         import httpx
 
-        from slipway import synthetic
+        from slipway.data import synthetic
 
         frame = synthetic.generate(500, seed=12345)
         rows = frame.drop(columns=["churned"]).to_dict("records")
@@ -137,11 +137,11 @@ def start_rollout(
     stack = LocalStack(state_dir)
     client = tracking.client_for(settings.tracking, state_dir)
     name = settings.tracking.model_name
-    champion_mv = registry.version_by_alias(client, name, registry.CHAMPION)
+    champion_mv = aliases.version_by_alias(client, name, aliases.CHAMPION)
     if champion_mv is None:
         raise RolloutError(f"{name} has no champion: nothing to compare a canary with")
     if version is None:
-        challenger = registry.version_by_alias(client, name, registry.CHALLENGER)
+        challenger = aliases.version_by_alias(client, name, aliases.CHALLENGER)
         if challenger is None:
             raise RolloutError(f"{name} has no challenger; pass --version")
         version = str(challenger.version)

@@ -1,6 +1,6 @@
 """Request checking: every instance against the dataset contract, before the model sees it.
 
-The rules are the contract's (slipway.contract): each feature present exactly once and
+The rules are the contract's (slipway.data.contract): each feature present exactly once and
 nothing else, numbers finite and within min/max, integers whole, categories known, nulls
 only where the column is nullable. A request that breaks one gets a RequestError naming
 the field, which the HTTP layer answers with a 4xx; nothing here can raise anything else
@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from slipway.contract import DatasetContract
-from slipway.features import Preprocessor
+from slipway.data.contract import DatasetContract
+from slipway.training.features import Preprocessor
 
 Row = list[float | str | None]
 

@@ -19,11 +19,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import slipway
-from slipway.bundle import ModelBundle
 from slipway.config import TrackingSettings
 from slipway.errors import StackError
-from slipway.lineage import environment, git_commit
-from slipway.training import EpochMetrics
+from slipway.registry.lineage import environment, git_commit
+from slipway.training.model_bundle import ModelBundle
+from slipway.training.trainer import EpochMetrics
 
 MODEL_ARTIFACT = "model"
 MODEL_URI_TAG = "slipway.model_uri"
@@ -136,7 +136,7 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
             info = mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
-                loader_module="slipway.pyfunc_loader",
+                loader_module="slipway.registry.pyfunc_loader",
                 data_path=str(bundle_dir),
                 code_paths=[str(code)],
                 signature=infer_signature(features, bundle.predict_frame(features)),

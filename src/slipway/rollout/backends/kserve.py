@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.errors import SlipwayError
-from slipway.rollout.backend import ModelTarget
+from slipway.rollout.ports import ModelTarget
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class KServeBackend:
     def _validate(self, obj: dict[str, Any]) -> None:
         if self.crd_schema_dir is None:
             return
-        from slipway.manifests import validate_manifest
+        from slipway.kube.manifests import validate_manifest
 
         # The server adds status and bookkeeping fields; the schema check is on what we own.
         clean = {k: v for k, v in obj.items() if k != "status"}

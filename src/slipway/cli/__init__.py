@@ -18,7 +18,7 @@ import typer
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
-from slipway.cli_common import ConfigOpt, StateOpt, friendly
+from slipway.cli.common import ConfigOpt, StateOpt, friendly
 from slipway.errors import DataError
 
 app = typer.Typer(help="slipway: train, track, register and serve models.", no_args_is_help=True)
@@ -58,7 +58,7 @@ def data_generate(
     ] = None,
 ) -> None:
     """Write a seeded synthetic churn dataset."""
-    from slipway import dataio, synthetic
+    from slipway.data import synthetic, tables
 
     try:
         frame = synthetic.generate(
@@ -66,17 +66,17 @@ def data_generate(
         )
     except ValueError as exc:
         raise DataError(str(exc)) from exc
-    dataio.write_table(frame, out)
-    typer.echo(f"wrote {len(frame)} rows to {out} ({dataio.table_digest(frame)})")
+    tables.write_table(frame, out)
+    typer.echo(f"wrote {len(frame)} rows to {out} ({tables.table_digest(frame)})")
 
 
 @data_app.command("digest")
 @friendly
 def data_digest(path: Path) -> None:
     """Print the content digest (the data version) of a CSV or Parquet file."""
-    from slipway import dataio
+    from slipway.data import tables
 
-    typer.echo(dataio.table_digest(dataio.read_table(path)))
+    typer.echo(tables.table_digest(tables.read_table(path)))
 
 
 @data_app.command("validate")
@@ -88,17 +88,17 @@ def data_validate(
     report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
 ) -> None:
     """Check a dataset against its contract (and a reference); exit 1 when it fails."""
-    from slipway import dataio
     from slipway.config import load_settings
-    from slipway.contract import load_contract
-    from slipway.validation import validate
+    from slipway.data import tables
+    from slipway.data.contract import load_contract
+    from slipway.data.validation import validate
 
     settings = load_settings(config)
-    frame = dataio.read_table(path)
-    ref = dataio.read_table(reference) if reference else None
+    frame = tables.read_table(path)
+    ref = tables.read_table(reference) if reference else None
     result = validate(
         frame, load_contract(settings.data.contract), settings.validation,
-        dataio.table_digest(frame), ref,
+        tables.table_digest(frame), ref,
     )  # fmt: skip
     if report:
         report.write_text(result.to_json(), encoding="utf-8")
@@ -111,8 +111,8 @@ def data_validate(
 
 
 def _client(config: Path | None, state_dir: Path | None) -> tuple[Any, Any]:
-    from slipway import tracking
     from slipway.config import load_settings
+    from slipway.registry import tracking
 
     settings = load_settings(config)
     return settings, tracking.client_for(settings.tracking, state_dir)
@@ -127,8 +127,8 @@ def pipeline_run(
     state_dir: StateOpt = None,
 ) -> None:
     """validate -> train -> evaluate -> register, in one process."""
-    from slipway.pipeline import run_pipeline
-    from slipway.summary import render_summary
+    from slipway.pipeline.steps import run_pipeline
+    from slipway.pipeline.summary import render_summary
 
     settings, client = _client(config, state_dir)
     result = run_pipeline(client, settings, data, reference)
@@ -145,7 +145,7 @@ def pipeline_validate(
     state_dir: StateOpt = None,
 ) -> None:
     """Step 1: open the MLflow run and validate the data."""
-    from slipway.pipeline import validate_step
+    from slipway.pipeline.steps import validate_step
 
     settings, client = _client(config, state_dir)
     outcome = validate_step(client, settings, data, reference)
@@ -166,7 +166,7 @@ def pipeline_train(
     state_dir: StateOpt = None,
 ) -> None:
     """Step 2: train and log the model (runs under torchrun for several processes)."""
-    from slipway.pipeline import train_step
+    from slipway.pipeline.steps import train_step
 
     settings, client = _client(config, state_dir)
     model_uri = train_step(client, settings, run_id, data)
@@ -183,7 +183,7 @@ def pipeline_evaluate(
     state_dir: StateOpt = None,
 ) -> None:
     """Step 3: score challenger and champion on held-out rows; apply the gate."""
-    from slipway.pipeline import evaluate_step
+    from slipway.pipeline.steps import evaluate_step
 
     settings, client = _client(config, state_dir)
     decision = evaluate_step(client, settings, run_id, data)
@@ -198,7 +198,7 @@ def pipeline_register(
     state_dir: StateOpt = None,
 ) -> None:
     """Step 4: register the run's model when its gate passed."""
-    from slipway.pipeline import decision_of, register_step
+    from slipway.pipeline.steps import decision_of, register_step
 
     settings, client = _client(config, state_dir)
     registration = register_step(client, settings, run_id, decision_of(client, run_id))
@@ -285,12 +285,12 @@ def demo(
     typer.echo(run_demo(state_dir, keep=keep))
 
 
-from slipway.cli_serving import rollout_app, serve  # noqa: E402
+from slipway.cli.serving import rollout_app, serve  # noqa: E402
 
 app.command("serve")(serve)
 app.add_typer(rollout_app, name="rollout")
 
-from slipway.cli_workflow import workflow_app  # noqa: E402
+from slipway.cli.workflow import workflow_app  # noqa: E402
 
 app.add_typer(workflow_app, name="workflow")
 

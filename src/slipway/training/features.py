@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slipway.contract import DatasetContract
+from slipway.data.contract import DatasetContract
 
 
 @dataclass(frozen=True)

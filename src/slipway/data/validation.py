@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from slipway.config import ValidationSettings
-from slipway.contract import Column, DatasetContract
+from slipway.data.contract import Column, DatasetContract
 
 # Epsilon that keeps PSI finite when a bin is empty on one side.
 _PSI_FLOOR = 1e-4

@@ -1,7 +1,7 @@
 """Canary and champion figures from a Prometheus HTTP API, through PromQL.
 
 The same queries run against the local stack's Prometheus and the cluster's: both scrape
-the predictor's own metrics (slipway.serving.metrics), which carry ``model_name`` and
+the predictor's own metrics (slipway.serving.telemetry), which carry ``model_name`` and
 ``model_version``, so a version is selected by label whatever the deployment.
 """
 
@@ -16,7 +16,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from slipway.errors import SlipwayError
-from slipway.rollout.decision import Snapshot, Stats
+from slipway.rollout.analysis import Snapshot, Stats
 
 REQUESTS = "slipway_inference_requests_total"
 LATENCY = "slipway_inference_request_duration_seconds_bucket"

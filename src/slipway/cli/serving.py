@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.cli_common import ConfigOpt, StateOpt, friendly
+from slipway.cli.common import ConfigOpt, StateOpt, friendly
 
 rollout_app = typer.Typer(
     help="Canary rollout of a model version: traffic steps gated on Prometheus metrics.",
@@ -46,9 +46,9 @@ def serve(
     """Serve a model version with KServe's ModelServer (v1 and v2 protocols, /metrics)."""
     import os
 
-    from slipway import tracking
     from slipway.config import load_settings
     from slipway.local.stack import LocalStack
+    from slipway.registry import tracking
     from slipway.serving import server
 
     settings = load_settings(config)
@@ -95,7 +95,7 @@ def rollout_start(
     ] = 0.0,
 ) -> None:
     """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
-    from slipway.rollout.runner import start_rollout
+    from slipway.rollout.service import start_rollout
 
     outcome = start_rollout(
         config, state_dir, version, fault_error_rate=fault_error_rate,
@@ -110,7 +110,7 @@ def rollout_start(
 @friendly
 def rollout_status(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
     """The current or last rollout: steps, metrics, decisions, traffic."""
-    from slipway.rollout.runner import rollout_status as status
+    from slipway.rollout.service import rollout_status as status
 
     typer.echo(json.dumps(status(config, state_dir), indent=2))
 
@@ -123,6 +123,6 @@ def rollout_abort(
     wait: Annotated[float, typer.Option(help="Seconds to wait for the running rollout.")] = 30,
 ) -> None:
     """Roll the canary back now (the running rollout stops; champion unchanged)."""
-    from slipway.rollout.runner import abort_rollout
+    from slipway.rollout.service import abort_rollout
 
     typer.echo(abort_rollout(config, state_dir, wait))

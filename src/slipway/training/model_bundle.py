@@ -20,9 +20,9 @@ import pandas as pd
 import torch
 from ruamel.yaml import YAML
 
-from slipway.contract import DatasetContract, dump_contract, load_contract
-from slipway.features import Preprocessor
-from slipway.model import TabularMLP, load_network
+from slipway.data.contract import DatasetContract, dump_contract, load_contract
+from slipway.training.features import Preprocessor
+from slipway.training.network import TabularMLP, load_network
 
 CONTRACT, PREPROCESSOR, NETWORK, WEIGHTS = (
     "contract.yaml",

@@ -24,7 +24,7 @@ from slipway.errors import StackError
 from slipway.local import processes
 from slipway.local.processes import Managed, free_port
 from slipway.local.stack import LocalStack
-from slipway.rollout.backend import ModelTarget
+from slipway.rollout.ports import ModelTarget
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.cli_common import ConfigOpt, StateOpt, friendly
+from slipway.cli.common import ConfigOpt, StateOpt, friendly
 
 workflow_app = typer.Typer(
     help="The Argo workflows: render them for the cluster, or run them here.",
@@ -65,11 +65,11 @@ def run_local(
     state_dir: StateOpt = None,
 ) -> None:
     """Run a workflow's DAG here: local executor, local stack (started if needed, left up)."""
-    from slipway import tracking
     from slipway.config import load_settings
     from slipway.errors import SlipwayError
     from slipway.local.stack import LocalStack
-    from slipway.summary import render_summary
+    from slipway.pipeline.summary import render_summary
+    from slipway.registry import tracking
     from slipway.workflow import local_run
 
     stack = LocalStack(state_dir)

@@ -2,8 +2,8 @@
 
 Each function is a whole step: its parameters are the template's input parameters, its
 return annotation names the output parameters, and its body is a thin call into
-slipway.pipeline (or slipway.rollout). On the cluster Argo starts
-``python -m hera.workflows.runner -e slipway.workflow.steps:<function>`` in a pod; locally
+slipway.pipeline.steps (or slipway.rollout). On the cluster Argo starts
+``python -m hera.workflows.runner -e slipway.workflow.runner_scripts:<function>`` in a pod; locally
 slipway.workflow.local_executor calls the same function in-process. Steps hand over
 through the MLflow run id and the registry, never through memory or files.
 
@@ -120,7 +120,7 @@ def _settings(config: str) -> "Settings":
 
 
 def _client(settings: "Settings") -> "MlflowClient":
-    from slipway import tracking
+    from slipway.registry import tracking
 
     return tracking.client_for(settings.tracking)
 
@@ -158,7 +158,7 @@ def validate_data(
 ) -> Annotated[str, Parameter(name="run-id", description="The pipeline's MLflow run.")]:
     """Open the pipeline's MLflow run and validate the data; bad data fails the step."""
     from slipway.errors import DataError
-    from slipway.pipeline import validate_step
+    from slipway.pipeline.steps import validate_step
 
     settings = _settings(config)
     outcome = validate_step(_client(settings), settings, Path(data), _path(reference))
@@ -215,7 +215,7 @@ def train(
     config: str = "",
 ) -> None:
     """Fit the model on the train split and log it to the run (DDP over the pod's GPUs)."""
-    from slipway.pipeline import train_step
+    from slipway.pipeline.steps import train_step
 
     settings = _settings(config)
     client = _client(settings)
@@ -232,7 +232,7 @@ def evaluate(
     config: str = "",
 ) -> Annotated[str, Parameter(name="gate", description="passed or failed")]:
     """Score challenger and champion on the held-out rows and apply the gate."""
-    from slipway.pipeline import evaluate_step
+    from slipway.pipeline.steps import evaluate_step
 
     settings = _settings(config)
     client = _client(settings)
@@ -251,7 +251,7 @@ def register(
     Annotated[str, Parameter(name="became-champion", description="true for a first model")],
 ]:
     """Register the model when its gate passed, and end the run either way."""
-    from slipway.pipeline import decision_of, register_step
+    from slipway.pipeline.steps import decision_of, register_step
 
     settings = _settings(config)
     client = _client(settings)
@@ -284,7 +284,7 @@ def canary(
     config: str = "",
 ) -> Annotated[str, Parameter(name="decision", description="promoted, rolled_back or aborted")]:
     """Canary, analyse, then promote or roll back: slipway.rollout's controller, to the end."""
-    from slipway.rollout.runner import start_rollout
+    from slipway.rollout.service import start_rollout
 
     outcome = start_rollout(_path(config), None, model_version)
     print(json.dumps(outcome.summary(), indent=2, default=str))
@@ -311,19 +311,19 @@ def check_drift(
     file alike; only drift should start retraining. Data that breaks the contract fails
     this step instead (on-call sees a failed run), and retraining is not started.
     """
-    from slipway import dataio
-    from slipway.contract import load_contract
+    from slipway.data import tables
+    from slipway.data.contract import load_contract
+    from slipway.data.validation import validate
     from slipway.errors import DataError
-    from slipway.validation import validate
 
     settings = _settings(config)
-    frame = dataio.read_table(Path(data))
+    frame = tables.read_table(Path(data))
     report = validate(
         frame,
         load_contract(settings.data.contract),
         settings.validation,
-        dataio.table_digest(frame),
-        dataio.read_table(Path(reference)),
+        tables.table_digest(frame),
+        tables.read_table(Path(reference)),
     )
     print(report.to_table())
     if report.findings:

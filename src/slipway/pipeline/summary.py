@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slipway.config import Settings
-from slipway.pipeline import PipelineResult
+from slipway.pipeline.steps import PipelineResult
 
 
 def render_summary(result: PipelineResult, settings: Settings, tracking_uri: str) -> str:

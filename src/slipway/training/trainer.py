@@ -23,7 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from slipway.config import TrainingSettings
-from slipway.model import NetworkSpec, TabularMLP
+from slipway.training.network import NetworkSpec, TabularMLP
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from slipway.bundle import ModelBundle, find_bundle
+from slipway.training.model_bundle import ModelBundle, find_bundle
 
 
 class SlipwayPyfunc:

@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from slipway.features import Preprocessor
+from slipway.training.features import Preprocessor
 
 #: Latency buckets, seconds: fine below 10 ms (where a healthy predictor answers) so the
 #: rollout's p99 comparison has resolution, coarse above.

@@ -20,13 +20,15 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
-from slipway import dataio, distributed, evaluation, registry, tracking, training
-from slipway.bundle import ModelBundle
 from slipway.config import Settings
-from slipway.contract import DatasetContract, load_contract
+from slipway.data import tables
+from slipway.data.contract import DatasetContract, load_contract
+from slipway.data.validation import Finding, ValidationReport, validate
 from slipway.errors import DataError
-from slipway.features import Preprocessor
-from slipway.validation import Finding, ValidationReport, validate
+from slipway.registry import aliases, tracking
+from slipway.training import distributed, evaluation, trainer
+from slipway.training.features import Preprocessor
+from slipway.training.model_bundle import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +69,11 @@ def validate_step(
     client.set_tag(run_id, "slipway.data.path", str(data))
     try:
         contract = load_contract(settings.data.contract)
-        frame = dataio.read_table(data)
-        digest = dataio.table_digest(frame)
-        ref_frame = dataio.read_table(reference) if reference else None
+        frame = tables.read_table(data)
+        digest = tables.table_digest(frame)
+        ref_frame = tables.read_table(reference) if reference else None
     except DataError as exc:
-        client.set_tag(run_id, "slipway.validation", "failed")
+        client.set_tag(run_id, "slipway.data.validation", "failed")
         unreadable = ValidationReport(0, "unknown", [Finding("<file>", "unreadable", str(exc))])
         tracking.log_json(client, run_id, unreadable.to_json(), "validation.json")
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
@@ -81,10 +83,10 @@ def validate_step(
     client.log_param(run_id, "data.digest", digest)
     client.log_param(run_id, "data.rows", len(frame))
     if reference is not None and ref_frame is not None:
-        client.set_tag(run_id, "slipway.reference.digest", dataio.table_digest(ref_frame))
+        client.set_tag(run_id, "slipway.reference.digest", tables.table_digest(ref_frame))
     tracking.log_json(client, run_id, report.to_json(), "validation.json")
     tracking.log_json(client, run_id, report.to_table(), "validation.txt")
-    client.set_tag(run_id, "slipway.validation", "passed" if report.passed else "failed")
+    client.set_tag(run_id, "slipway.data.validation", "passed" if report.passed else "failed")
     if not report.passed:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
     return ValidateOutcome(run_id, report)
@@ -98,7 +100,7 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
     """
     rank, world = distributed.init_from_env()
     contract = load_contract(settings.data.contract)
-    parts = split(dataio.read_table(data), settings)
+    parts = split(tables.read_table(data), settings)
     preprocessor = Preprocessor.fit(parts.train, contract)
     if rank == 0:
         tracking.log_params(
@@ -109,17 +111,17 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
                 "split.train": len(parts.train),
                 "split.validation": len(parts.validation),
                 "split.test": len(parts.test),
-                "training.world_size": world,
+                "trainer.world_size": world,
             },
         )
 
     epoch_logger = tracking.EpochLogger(client, run_id)
     with tempfile.TemporaryDirectory() as checkpoints:
-        result = training.train(
+        result = trainer.train(
             preprocessor.transform(parts.train), _labels(parts.train, contract),
             preprocessor.transform(parts.validation), _labels(parts.validation, contract),
             settings.training,
-            device=training.pick_device(settings.device),
+            device=trainer.pick_device(settings.device),
             checkpoint_dir=Path(checkpoints),
             on_epoch=epoch_logger,
         )  # fmt: skip
@@ -141,7 +143,7 @@ def evaluate_step(
 ) -> evaluation.GateDecision:
     """Score the run's model and the current champion on the same held-out rows; gate."""
     contract = load_contract(settings.data.contract)
-    test = split(dataio.read_table(data), settings).test
+    test = split(tables.read_table(data), settings).test
     y = _labels(test, contract)
     features = test[[c.name for c in contract.features]]
 
@@ -151,7 +153,7 @@ def evaluate_step(
 
     challenger = evaluation.score(y, probability(tracking.model_uri_of(client, run_id)))
     name = settings.tracking.model_name
-    champion_version = registry.version_by_alias(client, name, registry.CHAMPION)
+    champion_version = aliases.version_by_alias(client, name, aliases.CHAMPION)
     champion = (
         evaluation.score(y, probability(f"models:/{name}/{champion_version.version}"))
         if champion_version is not None
@@ -173,7 +175,7 @@ def decision_of(client: MlflowClient, run_id: str) -> evaluation.GateDecision:
 
 def register_step(
     client: MlflowClient, settings: Settings, run_id: str, decision: evaluation.GateDecision
-) -> registry.Registration | None:
+) -> aliases.Registration | None:
     """Register the run's model when the gate passed; end the run either way."""
     if not decision.passed:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
@@ -186,7 +188,7 @@ def register_step(
         **{f"metric.{k}": f"{v:.6f}" for k, v in decision.challenger.as_dict().items()},
         **decision.as_tags(),
     }
-    registration = registry.register(
+    registration = aliases.register(
         client,
         settings.tracking.model_name,
         tracking.model_uri_of(client, run_id),
@@ -202,7 +204,7 @@ class PipelineResult:
     run_id: str
     report: ValidationReport
     decision: evaluation.GateDecision | None
-    registration: registry.Registration | None
+    registration: aliases.Registration | None
 
 
 def run_pipeline(
