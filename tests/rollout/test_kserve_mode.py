@@ -185,8 +185,8 @@ def test_kserve_mode_decides_through_promql(
 def test_losing_prometheus_mid_rollout_rolls_back(
     world: World, fake_api: tuple[FakeKubernetes, str], crd_schema_dir: Path
 ) -> None:
+    from slipway.errors import PrometheusError
     from slipway.local.processes import free_port
-    from slipway.rollout.prometheus import PrometheusError
 
     api, api_url = fake_api
     champion_v, canary_v = world.versions[1], world.versions[0]

@@ -15,9 +15,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from slipway.data.synthetic import generate
+from slipway.errors import RequestError
 from slipway.serving.forward import compile_network, torch_forward
 from slipway.serving.predictor import V1, V2, SlipwayModel
-from slipway.serving.request_checks import RequestError, RequestValidator
+from slipway.serving.request_checks import RequestValidator
 from slipway.training.model_bundle import ModelBundle
 
 VALID: dict[str, Any] = {

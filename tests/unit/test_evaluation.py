@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from slipway.config import GateSettings
+from slipway.errors import TrackingError
 from slipway.training.evaluation import Metrics, decide, decision_from_tags, score
 
 GOOD = Metrics(accuracy=0.80, roc_auc=0.85, f1=0.75, log_loss=0.45)
@@ -53,13 +54,13 @@ def test_decision_round_trips_through_tags() -> None:
     assert again.champion.as_dict() == pytest.approx(
         {"accuracy": 0.8, "roc_auc": 0.9, "f1": 0.75, "log_loss": 0.45}
     )
-    with pytest.raises(LookupError):
+    with pytest.raises(TrackingError):
         decision_from_tags({})
     # Other tags under the same prefix (evaluate_step adds the champion's version) are not metrics.
     with_version = {**tags, "gate.champion.version": "3"}
     assert decision_from_tags(with_version).champion == again.champion
     partial = {k: v for k, v in tags.items() if k != "gate.challenger.f1"}
-    with pytest.raises(LookupError, match=r"gate\.challenger\.f1"):
+    with pytest.raises(TrackingError, match=r"gate\.challenger\.f1"):
         decision_from_tags(partial)
 
 

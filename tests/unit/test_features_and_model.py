@@ -12,6 +12,7 @@ import torch
 from slipway.config import TrainingSettings, load_settings
 from slipway.data import synthetic
 from slipway.data.contract import load_contract
+from slipway.errors import ModelError
 from slipway.training.features import Preprocessor
 from slipway.training.model_bundle import ModelBundle, find_bundle
 from slipway.training.trainer import TrainResult, train
@@ -117,5 +118,5 @@ def test_bundle_round_trip_predicts_the_same(tmp_path: Path, frame: pd.DataFrame
     predictions = again.predict_frame(features)
     assert list(predictions.columns) == ["prediction", "probability"]
     assert ((predictions.probability >= 0.5) == (predictions.prediction == 1)).all()
-    with pytest.raises(FileNotFoundError, match="no slipway model bundle"):
+    with pytest.raises(ModelError, match="no slipway model bundle"):
         find_bundle(tmp_path)

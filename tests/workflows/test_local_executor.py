@@ -24,10 +24,9 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from slipway.errors import StepFailed, WorkflowError
 from slipway.workflow.local_executor import (
     LocalExecutor,
-    StepFailed,
-    WorkflowError,
     compile_workflow,
     evaluate_when,
     substitute,

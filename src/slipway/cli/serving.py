@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from slipway.cli.common import ConfigOpt, StateOpt, friendly
+from slipway.errors import ServingError
 
 rollout_app = typer.Typer(
     help="Canary rollout of a model version: traffic steps gated on Prometheus metrics.",
@@ -53,7 +54,7 @@ def serve(
 
     settings = load_settings(config)
     if (model_dir is None) == (model_uri is None):
-        raise server.ServingError("give exactly one of --model-dir and --model-uri")
+        raise ServingError("give exactly one of --model-dir and --model-uri")
     if model_dir is not None:
         name = model_name or os.environ.get("SLIPWAY_MODEL_NAME") or settings.tracking.model_name
         source = server.from_dir(model_dir, name, model_version, run_id)

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 import slipway
 from slipway.config import TrackingSettings
-from slipway.errors import StackError
+from slipway.errors import StackError, TrackingError
 from slipway.registry.lineage import environment, git_commit
 from slipway.training.model_bundle import ModelBundle
 from slipway.training.trainer import EpochMetrics
@@ -151,5 +151,5 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
 def model_uri_of(client: MlflowClient, run_id: str) -> str:
     uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
     if not uri:
-        raise LookupError(f"run {run_id} has no logged model (tag {MODEL_URI_TAG} missing)")
+        raise TrackingError(f"run {run_id} has no logged model (tag {MODEL_URI_TAG} missing)")
     return str(uri)

@@ -32,11 +32,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from slipway.config import GitOpsSettings
-from slipway.errors import SlipwayError
-
-
-class GitOpsError(SlipwayError):
-    """The values file or the repository is not in the state promotion needs."""
+from slipway.errors import GitOpsError
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,11 @@ from typing import Any
 import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from slipway.errors import SlipwayError
+from slipway.errors import PrometheusError
 from slipway.rollout.analysis import Snapshot, Stats
 
 REQUESTS = "slipway_inference_requests_total"
 LATENCY = "slipway_inference_request_duration_seconds_bucket"
-
-
-class PrometheusError(SlipwayError):
-    """Prometheus could not be queried, or answered an error."""
 
 
 def _selector(model: str, version: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.config import Settings, load_settings
-from slipway.errors import SlipwayError, StackError
+from slipway.errors import RolloutError, StackError
 from slipway.local.processes import Managed
 from slipway.local.stack import LocalStack
 from slipway.registry import aliases, tracking
@@ -22,10 +22,6 @@ from slipway.rollout.ports import Backend, ModelTarget
 from slipway.rollout.prometheus import PrometheusClient
 
 STATE_FILE = "rollout.json"
-
-
-class RolloutError(SlipwayError):
-    """The rollout cannot start: no champion, unknown version, nothing to compare."""
 
 
 def target_for(client: Any, name: str, version: str, cache_dir: Path | None) -> ModelTarget:

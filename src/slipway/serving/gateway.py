@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
+from slipway.errors import RequestError
 from slipway.serving.predictor import V1, V2, SlipwayModel
-from slipway.serving.request_checks import RequestError
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from kserve.protocol.infer_type import InferRequest
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from slipway.errors import RequestError
 from slipway.serving.forward import forward_for
-from slipway.serving.request_checks import RequestError, RequestValidator, Row
+from slipway.serving.request_checks import RequestValidator, Row
 from slipway.serving.telemetry import ServingMetrics
 from slipway.training.model_bundle import ModelBundle, find_bundle
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slipway.data.contract import DatasetContract
+from slipway.errors import RequestError
 from slipway.training.features import Preprocessor
 
 Row = list[float | str | None]
@@ -26,19 +27,6 @@ _NUMERIC_V2 = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
      "UINT64"}
 )  # fmt: skip
-
-
-class RequestError(Exception):
-    """A request the predictor refuses: HTTP ``status`` (4xx), a message, the field."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def to_json(self) -> dict[str, Any]:
-        return {"error": self.message, "field": self.field}
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from slipway.config import ServingSettings
-from slipway.errors import SlipwayError
+from slipway.errors import ModelError, ServingError
 
 log = logging.getLogger(__name__)
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
-
-
-class ServingError(SlipwayError):
-    """The predictor cannot start: no model where it was asked to look."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,7 @@ def build_model(source: ModelSource, settings: ServingSettings) -> Any:
     )
     try:
         model.load()
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ModelError) as exc:
         raise ServingError(str(exc)) from exc
     return model
 

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from slipway.config import GateSettings
+from slipway.errors import TrackingError
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class GateDecision:
 def decision_from_tags(tags: dict[str, str]) -> GateDecision:
     """Rebuild a decision recorded by ``GateDecision.as_tags`` (e.g. on an MLflow run)."""
     if "gate.passed" not in tags:
-        raise LookupError("no gate decision recorded (run the evaluate step first)")
+        raise TrackingError("no gate decision recorded (run the evaluate step first)")
 
     def metrics(prefix: str) -> Metrics | None:
         # Only the metric fields: other tags may share the prefix (gate.champion.version).
@@ -74,12 +75,12 @@ def decision_from_tags(tags: dict[str, str]) -> GateDecision:
             return None
         missing = sorted(name for name, v in values.items() if v is None)
         if missing:
-            raise LookupError(f"the gate decision lacks {prefix}{', '.join(missing)}")
+            raise TrackingError(f"the gate decision lacks {prefix}{', '.join(missing)}")
         return Metrics(**{name: float(str(v)) for name, v in values.items()})
 
     challenger = metrics("gate.challenger.")
     if challenger is None:
-        raise LookupError("the gate decision has no challenger metrics")
+        raise TrackingError("the gate decision has no challenger metrics")
     reasons = tags.get("gate.reasons", "-")
     return GateDecision(
         tags["gate.passed"] == "true",

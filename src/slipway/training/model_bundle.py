@@ -21,6 +21,7 @@ import torch
 from ruamel.yaml import YAML
 
 from slipway.data.contract import DatasetContract, dump_contract, load_contract
+from slipway.errors import ModelError
 from slipway.training.features import Preprocessor
 from slipway.training.network import TabularMLP, load_network
 
@@ -77,4 +78,4 @@ def find_bundle(model_dir: Path) -> Path:
         data = spec.get("flavors", {}).get("python_function", {}).get("data")
         if data and (model_dir / str(data) / WEIGHTS).is_file():
             return model_dir / str(data)
-    raise FileNotFoundError(f"no slipway model bundle in {model_dir} (expected {WEIGHTS})")
+    raise ModelError(f"no slipway model bundle in {model_dir} (expected {WEIGHTS})")

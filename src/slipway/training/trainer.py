@@ -23,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from slipway.config import TrainingSettings
+from slipway.errors import TrainingError
 from slipway.training.network import NetworkSpec, TabularMLP
 
 
@@ -65,7 +66,7 @@ def seed_everything(seed: int) -> None:
 def pick_device(choice: str) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
+            raise TrainingError("device 'cuda' was asked for, but torch sees no CUDA device")
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

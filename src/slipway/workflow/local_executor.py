@@ -53,19 +53,11 @@ import yaml
 from hera.workflows import Parameter, Script, Workflow
 from hera.workflows import models as m
 
-from slipway.errors import SlipwayError
+from slipway.errors import StepFailed, WorkflowError
 
 log = logging.getLogger(__name__)
 
 Status = Literal["Succeeded", "Failed", "Skipped", "Omitted"]
-
-
-class WorkflowError(SlipwayError):
-    """The workflow uses what the local executor cannot run, or names what is not there."""
-
-
-class StepFailed(SlipwayError):
-    """A task of a local run failed; its error is the cause."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from slipway.errors import SlipwayError
+from slipway.errors import KServeError
 from slipway.rollout.ports import ModelTarget
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ A_DECISION = "slipway.io/rollout-decision"
 A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
 CONTAINER = "kserve-container"
-
-
-class KServeError(SlipwayError):
-    """The InferenceService is missing, invalid, or did not become ready in time."""
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
