@@ -215,10 +215,28 @@ def test_workflow_secrets_come_from_external_secrets(rendered: Rendered_) -> Non
     assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
 
 
-def test_ml_workflows_renders_without_workflow_files(rendered: Rendered_) -> None:
-    files = list((CHARTS / "ml-workflows" / "files" / "workflows").glob("*.yaml"))
-    count = len(rendered["ml-workflows", "minimal"].of_kind("WorkflowTemplate"))
-    assert count == 0 if not files else count >= 1
+def test_chart_installs_each_rendered_workflow_in_the_release_namespace(
+    rendered: Rendered_,
+) -> None:
+    """One object per file of files/workflows/ (the rendered YAML's one copy), unchanged
+    but for the namespace and the chart's labels."""
+    files = {}
+    for path in sorted((CHARTS / "ml-workflows" / "files" / "workflows").glob("*.yaml")):
+        obj = yaml.safe_load(path.read_text())
+        files[obj["metadata"]["name"]] = obj
+    assert {o["kind"] for o in files.values()} == {"WorkflowTemplate", "CronWorkflow"}
+    for profile in ("minimal", "production"):
+        item = rendered["ml-workflows", profile]
+        installed = item.of_kind("WorkflowTemplate") + item.of_kind("CronWorkflow")
+        assert sorted(o["metadata"]["name"] for o in installed) == sorted(files), item.name
+        for obj in installed:
+            source = files[obj["metadata"]["name"]]
+            assert (obj["apiVersion"], obj["kind"]) == (source["apiVersion"], source["kind"])
+            assert obj["spec"] == source["spec"]
+            assert obj["metadata"]["namespace"] == "ml-workflows"
+            labels = obj["metadata"]["labels"]
+            assert labels["app.kubernetes.io/instance"] == "ml-workflows"
+            assert labels["app.kubernetes.io/part-of"] == "slipway"
 
 
 # --- platform-monitoring ----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The rendered YAML: in sync with the definitions, schema-valid, round-trips through Hera."""
+"""The rendered YAML (charts/ml-workflows/files/workflows/, its one copy): in sync with the
+definitions, schema-valid against the Argo CRDs, and round-trips through Hera."""
 
 from __future__ import annotations
 
@@ -29,33 +30,61 @@ def _rendered_files(repo_root: Path) -> list[Path]:
 
 
 def test_checked_in_yaml_is_what_the_definitions_render_now(repo_root: Path) -> None:
+    """The one copy of the rendered YAML (the chart's) equals a fresh render, file for file."""
     assert set(render.rendered()) == EXPECTED
     assert render.differences(repo_root) == [], "run `slipway workflow render` and commit"
+    assert {p.name for p in _rendered_files(repo_root)} == EXPECTED
     for name, text in render.rendered().items():
         assert (repo_root / render.RENDERED_DIR / name).read_text(encoding="utf-8") == text
-        assert (repo_root / render.CHART_DIR / name).read_text(encoding="utf-8") == text
+
+
+def _render_header_files(root: Path) -> list[Path]:
+    """Every YAML file under root (hidden folders aside) that carries the render header."""
+    return [
+        path.relative_to(root)
+        for top in sorted(root.iterdir())
+        if top.is_dir() and not top.name.startswith(".") and top.name not in {"build", "dist"}
+        for path in sorted(top.rglob("*.yaml"))
+        if path.read_text(encoding="utf-8", errors="replace").startswith(render.HEADER)
+    ]
+
+
+def test_the_rendered_yaml_has_one_copy(repo_root: Path, tmp_path: Path) -> None:
+    """No file outside the chart's folder carries the render header: no second copy."""
+    expected = sorted(render.RENDERED_DIR / name for name in EXPECTED)
+    assert _render_header_files(repo_root) == expected
+    # the scan finds a second copy where there is one
+    shutil.copytree(repo_root / render.RENDERED_DIR, tmp_path / render.RENDERED_DIR)
+    second = tmp_path / "workflows" / "rendered"
+    second.mkdir(parents=True)
+    shutil.copy(tmp_path / render.RENDERED_DIR / "slipway-drift-monitor.yaml", second)
+    assert _render_header_files(tmp_path) == sorted(
+        [*expected, Path("workflows/rendered/slipway-drift-monitor.yaml")]
+    )
 
 
 def test_render_check_fails_on_a_stale_copy_and_render_repairs_it(
     repo_root: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "repo"
-    for folder in (render.RENDERED_DIR, render.CHART_DIR):
-        shutil.copytree(repo_root / folder, root / folder)
+    shutil.copytree(repo_root / render.RENDERED_DIR, root / render.RENDERED_DIR)
     runner = CliRunner()
     assert runner.invoke(workflow_app, ["render", "--check", "--root", str(root)]).exit_code == 0
 
-    stale = root / render.CHART_DIR / "slipway-drift-monitor.yaml"
+    stale = root / render.RENDERED_DIR / "slipway-drift-monitor.yaml"
     stale.write_text(stale.read_text().replace("0 6 * * *", "0 7 * * *"))
+    (root / render.RENDERED_DIR / "slipway-train-and-promote.yaml").unlink()
     (root / render.RENDERED_DIR / "retired.yaml").write_text("kind: WorkflowTemplate\n")
     checked = runner.invoke(workflow_app, ["render", "--check", "--root", str(root)])
     assert checked.exit_code == 1
-    assert "slipway-drift-monitor.yaml" in checked.output
-    assert "retired.yaml" in checked.output
+    for name in ("slipway-drift-monitor.yaml", "slipway-train-and-promote.yaml", "retired.yaml"):
+        assert name in checked.output
+    assert not (root / render.RENDERED_DIR / "slipway-train-and-promote.yaml").exists()
 
     assert runner.invoke(workflow_app, ["render", "--root", str(root)]).exit_code == 0
     assert render.differences(root) == []
     assert not (root / render.RENDERED_DIR / "retired.yaml").exists()
+    assert runner.invoke(workflow_app, ["render", "--check", "--root", str(root)]).exit_code == 0
 
 
 def test_render_refuses_a_folder_that_is_not_the_repository(tmp_path: Path) -> None:
