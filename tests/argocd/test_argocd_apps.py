@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,8 +121,17 @@ def test_root_application_owns_application_sets_and_bootstrap_owns_projects() ->
     assert "applications/*.yaml" in include
     # Terraform's bootstrap Application syncs projects/ and bootstrap/; one owner each.
     assert "projects/" not in include
-    tf_default = (REPO / "terraform" / "envs" / "dev" / "variables.tf").read_text()
-    assert 'include         = optional(string, "{projects/*.yaml,bootstrap/*.yaml}")' in tf_default
+    # every Terraform variable that sets the bootstrap's include defaults to just those two
+    # (the gitops-bridge module's, and any root's that passes it on)
+    defaults = {}
+    for path in sorted((REPO / "terraform").rglob("variables.tf")):
+        found = re.findall(r"^\s*include\s*=\s*optional\(string, (.*)\)$", path.read_text(), re.M)
+        if found and ".terraform" not in path.parts:
+            defaults[path.relative_to(REPO)] = found
+    module = Path("terraform/modules/gitops-bridge/variables.tf")
+    assert module in defaults
+    for path, found in defaults.items():
+        assert found == ['"{projects/*.yaml,bootstrap/*.yaml}"'], path
     assert (REPO / root["spec"]["source"]["path"] / "projects").is_dir()
 
 
@@ -196,16 +206,19 @@ OUR_CHARTS = ("mlflow", "model-serving", "ml-workflows", "platform-monitoring")
 
 @pytest.fixture(scope="module")
 def argo_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[Any]]:
-    """Our charts rendered as Argo CD renders them: value files, then the valuesObject."""
-    from chart_render import helm
+    """Our charts rendered as Argo CD renders them: dependencies built (slipway-common), then
+    the value files, then the valuesObject."""
+    from chart_render import build_charts, helm
 
     out = {}
     tmp = tmp_path_factory.mktemp("argo-values")
+    charts = build_charts(tmp_path_factory.mktemp("argo-charts"))
     for name in OUR_CHARTS:
         for environment in ENVIRONMENTS:
             app = _app(name, environment)
             source = sources(app)[0]
-            args = [helm(), "template", source["helm"]["releaseName"], str(REPO / source["path"])]
+            chart = charts / Path(source["path"]).relative_to("charts")
+            args = [helm(), "template", source["helm"]["releaseName"], str(chart)]
             args += ["--namespace", app["spec"]["destination"]["namespace"]]
             for path in value_files(app):
                 args += ["--values", str(path)]

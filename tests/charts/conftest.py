@@ -1,10 +1,11 @@
-"""Fixtures of the chart tests: every chart profile rendered once, checkov run once."""
+"""Fixtures of the chart tests: charts built and every profile rendered once, checkov run once."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from chart_render import (
     PROFILES,
     REPO,
     Rendered,
+    build_charts,
     load_all,
     render,
     run,
@@ -23,12 +25,19 @@ from chart_render import (
 
 
 @pytest.fixture(scope="session")
-def rendered() -> dict[tuple[str, str], Rendered]:
+def built_charts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean copy of charts/ with the dependencies built, once per session."""
+    return build_charts(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture(scope="session")
+def rendered(built_charts: Path) -> dict[tuple[str, str], Rendered]:
     """Every chart rendered with every ci/*-values.yaml profile, once per session."""
     out = {}
     for chart, profile in PROFILES:
         namespace = NAMESPACES[chart]
-        result = render(CHARTS / chart, namespace, CHARTS / chart / "ci" / f"{profile}-values.yaml")
+        values = CHARTS / chart / "ci" / f"{profile}-values.yaml"
+        result = render(built_charts / chart, namespace, values)
         assert result.returncode == 0, f"helm template {chart} ({profile}):\n{result.stderr}"
         out[chart, profile] = Rendered(
             chart, profile, namespace, result.stdout, load_all(result.stdout)

@@ -1,74 +1,7 @@
 {{/*
-Expand the name of the chart.
+Names, labels, selector labels, the ServiceAccount name and the image reference come from the
+slipway-common library chart (charts/slipway-common, a file:// dependency in Chart.yaml):
+include "slipway-common.fullname" . (and .name, .chart, .labels, .selectorLabels,
+.serviceAccountName; "slipway-common.image" .Values.image).
+ml-workflows has no helpers of its own.
 */}}
-{{- define "ml-workflows.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/*
-Create a default fully qualified app name (63 characters at most: a DNS label).
-If the release name contains the chart name it is used as the full name.
-*/}}
-{{- define "ml-workflows.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
-
-{{/*
-Chart name and version, as used by the chart label.
-*/}}
-{{- define "ml-workflows.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/*
-Common labels.
-*/}}
-{{- define "ml-workflows.labels" -}}
-helm.sh/chart: {{ include "ml-workflows.chart" . }}
-{{ include "ml-workflows.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: slipway
-{{- with .Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
-{{- end }}
-
-{{/*
-Selector labels.
-*/}}
-{{- define "ml-workflows.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "ml-workflows.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-{{- end }}
-
-{{/*
-The name of the service account to use.
-*/}}
-{{- define "ml-workflows.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "ml-workflows.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
-{{- end }}
-{{- end }}
-
-{{/*
-The container image: repository:tag, or repository@digest when a digest is given.
-*/}}
-{{- define "ml-workflows.image" -}}
-{{- if .digest }}
-{{- printf "%s@%s" .repository .digest }}
-{{- else }}
-{{- printf "%s:%s" .repository .tag }}
-{{- end }}
-{{- end }}
