@@ -163,6 +163,56 @@ def application_errors(app: Obj, projects: set[str]) -> list[str]:
     return errors
 
 
+# What every ApplicationSet shares: they are kept as one readable file per component (see
+# argocd/README.md), and this check keeps the copies from drifting apart.
+CLUSTER_GENERATOR = {
+    "clusters": {"selector": {"matchLabels": {"argocd.argoproj.io/secret-type": "cluster"}}}
+}
+AUTOMATED = {"prune": True, "selfHeal": True}
+RETRY = {"limit": 10, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "10m"}}
+ENV_ANNOTATION = '{{ index .metadata.annotations "slipway.io/environment" }}'
+
+
+def application_set_errors(appset: Obj) -> list[str]:
+    """An ApplicationSet has the shared shape: the cluster generator, strict Go templates,
+    Applications named <cluster>-<name>, a tier label and the set's wave, automated sync with
+    the common retry, and (for a chart) release name and layered value files named after it."""
+    name, spec = appset["metadata"]["name"], appset["spec"]
+    template = spec.get("template", {})
+    meta, app = template.get("metadata", {}), template.get("spec", {})
+    errors = []
+    if spec.get("goTemplate") is not True or spec.get("goTemplateOptions") != ["missingkey=error"]:
+        errors.append(f"{name}: templates must be Go templates with missingkey=error")
+    if spec.get("generators") != [CLUSTER_GENERATOR]:
+        errors.append(f"{name}: generators must be the one cluster generator")
+    if meta.get("name") != f"{{{{ .name }}}}-{name}":
+        errors.append(f"{name}: Applications must be named '{{{{ .name }}}}-{name}'")
+    if not (meta.get("labels") or {}).get("slipway.io/tier"):
+        errors.append(f"{name}: Applications carry no slipway.io/tier label")
+    if wave(template) != wave(appset):
+        errors.append(f"{name}: Applications' sync wave differs from the set's")
+    policy = app.get("syncPolicy") or {}
+    if policy.get("automated") != AUTOMATED:
+        errors.append(f"{name}: sync must be automated with prune and selfHeal")
+    if policy.get("retry") != RETRY:
+        errors.append(f"{name}: retry differs from the common back-off {RETRY}")
+    if "ServerSideApply=true" not in policy.get("syncOptions", []):
+        errors.append(f"{name}: no ServerSideApply=true")
+    for source in app.get("sources") or [app.get("source") or {}]:
+        helm = source.get("helm")
+        if helm is None:
+            continue
+        if helm.get("releaseName") != name:
+            errors.append(f"{name}: release name {helm.get('releaseName')!r} is not {name!r}")
+        layered = [
+            f"$values/argocd/values/default/{name}.yaml",
+            f"$values/argocd/values/{ENV_ANNOTATION}/{name}.yaml",
+        ]
+        if helm.get("valueFiles") != layered:
+            errors.append(f"{name}: value files must be {layered}")
+    return errors
+
+
 def project_errors(project: Obj) -> list[str]:
     """An AppProject is restrictive: no wildcard repositories, namespaces or cluster kinds."""
     name, spec = project["metadata"]["name"], project["spec"]

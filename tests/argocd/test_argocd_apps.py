@@ -16,6 +16,7 @@ from argocd_checks import (
     ENVIRONMENTS,
     REPO,
     application_errors,
+    application_set_errors,
     applications,
     fake_cluster,
     load,
@@ -92,6 +93,28 @@ def test_the_checks_catch_bad_applications() -> None:
     for name, message in expected.items():
         errors = application_errors(bad[name], _projects())
         assert any(message in e for e in errors), f"{name}: {errors}"
+
+
+def test_application_sets_share_one_shape() -> None:
+    errors = [e for appset in _by_kind("ApplicationSet") for e in application_set_errors(appset)]
+    assert errors == []
+
+
+def test_the_shape_check_catches_a_drifted_copy() -> None:
+    errors = "\n".join(application_set_errors(load(FIXTURES / "drifted-application-set.yaml")[0]))
+    for expected in (
+        "missingkey=error",
+        "one cluster generator",
+        "named '{{ .name }}-drifted'",
+        "no slipway.io/tier label",
+        "sync wave differs",
+        "automated with prune and selfHeal",
+        "retry differs",
+        "no ServerSideApply=true",
+        "release name 'mlflow' is not 'drifted'",
+        "value files must be",
+    ):
+        assert expected in errors, expected
 
 
 def test_projects_are_restrictive() -> None:
