@@ -11,7 +11,9 @@ from tf_helpers import (
     ENVS_DIR,
     MODULES_DIR,
     REPO_ROOT,
+    ROOT_DIR,
     Config,
+    env_names,
     expression,
     load_config,
     parse_file,
@@ -54,7 +56,7 @@ def block(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def tfvars(env: str) -> dict[str, Any]:
-    return parse_file(ENVS_DIR / env / "terraform.tfvars")
+    return parse_file(ENVS_DIR / f"{env}.tfvars")
 
 
 def keys(mapping: dict[str, Any]) -> set[str]:
@@ -379,7 +381,7 @@ def test_external_secrets_reads_exactly_the_platform_secrets() -> None:
             ("secretsmanager:Get", "secretsmanager:Describe", "secretsmanager:List", "kms:Decrypt")
         )
     }
-    root = load_config(ENVS_DIR / "dev")
+    root = load_config(ROOT_DIR)
     assert expression(root.modules["iam"]["platform_secret_arns"]) == "module.secrets.secret_arns"
     secret_arns = " ".join(strings(module("secrets").outputs["secret_arns"]["value"]))
     assert secret_arns.count("aws_secretsmanager_secret.") == 3
@@ -465,17 +467,23 @@ def test_argocd_chart_is_pinned_and_no_account_value_is_hard_coded() -> None:
 ################################################################################
 
 
-def test_backend_is_s3_encrypted_locked_and_per_environment() -> None:
-    for env in ("dev", "prod"):
-        backends = load_config(ENVS_DIR / env).backends
-        assert set(backends) == {"s3"}
-        s3 = backends["s3"]
-        assert s3["encrypt"] is True
-        assert s3["use_lockfile"] is True
-        assert unquote(s3["key"]) == f"slipway/{env}/terraform.tfstate"
-        assert "bucket" not in s3, (
-            "the state bucket is account-specific: pass it with -backend-config"
-        )
+def test_backend_is_s3_encrypted_locked_and_keyed_per_environment() -> None:
+    """One root, one partial S3 backend: encryption and locking are set here for every
+    environment; the key comes from envs/<env>.tfbackend, the bucket from the command line."""
+    backends = load_config(ROOT_DIR).backends
+    assert set(backends) == {"s3"}
+    s3 = backends["s3"]
+    assert s3["encrypt"] is True
+    assert s3["use_lockfile"] is True
+    assert "key" not in s3, "the state key is per environment: envs/<env>.tfbackend"
+    assert "bucket" not in s3, "the state bucket is account-specific: pass it with -backend-config"
+    assert "workspace_key_prefix" not in s3
+
+
+def test_root_uses_no_workspaces() -> None:
+    """Environments are separated by state key, never by `terraform.workspace`."""
+    for path in sorted(ROOT_DIR.glob("*.tf")):
+        assert "terraform.workspace" not in path.read_text(encoding="utf-8"), path.name
 
 
 def test_prod_is_sized_and_protected_beyond_dev() -> None:
@@ -487,6 +495,8 @@ def test_prod_is_sized_and_protected_beyond_dev() -> None:
     assert prod["db_backup_retention_days"] > dev["db_backup_retention_days"]
     assert len(prod["azs"]) >= 3
     assert prod["single_nat_gateway"] is False
+    assert prod["noncurrent_version_expiration_days"] >= dev["noncurrent_version_expiration_days"]
+    assert prod["secret_recovery_window_days"] >= dev["secret_recovery_window_days"]
 
     def gpu_cap(values: dict[str, Any]) -> int:
         return sum(int(g["max_size"]) for g in values["gpu_node_groups"].values())
@@ -498,27 +508,36 @@ def test_prod_is_sized_and_protected_beyond_dev() -> None:
 
 
 def test_tfvars_hold_no_account_specific_values() -> None:
-    for env in ("dev", "prod"):
+    for env in env_names():
         values = tfvars(env)
         assert not {
             "allowed_account_ids",
             "cluster_admin_principal_arns",
             "cluster_endpoint_public_access_cidrs",
         } & set(values)
-        text = (ENVS_DIR / env / "terraform.tfvars").read_text(encoding="utf-8")
+        text = (ENVS_DIR / f"{env}.tfvars").read_text(encoding="utf-8")
         assert "arn:aws" not in text
 
 
-def test_environments_differ_only_where_expected() -> None:
+def test_environments_set_the_same_variables() -> None:
     dev, prod = tfvars("dev"), tfvars("prod")
     assert set(dev) == set(prod)
     assert unquote(dev["environment"]) == "dev"
     assert unquote(prod["environment"]) == "prod"
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_providers_use_no_stored_credentials(env: str) -> None:
-    providers = load_config(ENVS_DIR / env).providers
+def test_environments_keep_their_values() -> None:
+    """Moving to one root changed where the values live, not what they are."""
+    dev, prod = tfvars("dev"), tfvars("prod")
+    assert (unquote(dev["vpc_cidr"]), unquote(prod["vpc_cidr"])) == ("10.20.0.0/16", "10.30.0.0/16")
+    assert set(dev["gpu_node_groups"]) == {"a10g"}
+    assert set(prod["gpu_node_groups"]) == {"a10g", "l40s"}
+    assert prod["gpu_node_groups"]["l40s"]["gpus_per_node"] == 4
+    assert dev["cluster_endpoint_public_access"] is True
+
+
+def test_providers_use_no_stored_credentials() -> None:
+    providers = load_config(ROOT_DIR).providers
     assert set(providers) == {"aws", "kubernetes", "helm"}
     for name in ("kubernetes", "helm"):
         text = " ".join(strings(providers[name]))
@@ -529,9 +548,8 @@ def test_providers_use_no_stored_credentials(env: str) -> None:
 
 
 def test_only_local_modules_are_called() -> None:
-    for env in ("dev", "prod"):
-        for body in load_config(ENVS_DIR / env).modules.values():
-            assert unquote(body["source"]).startswith("../../modules/")
+    for body in load_config(ROOT_DIR).modules.values():
+        assert unquote(body["source"]).startswith("../modules/")
 
 
 def test_fixtures_stay_out_of_terraform() -> None:

@@ -1,6 +1,7 @@
 """Offline lint of terraform/: everything parses, variables are typed and described, outputs
 described, modules pinned, references resolve, versions pinned, READMEs in step, no
-credentials. Each checker is also run on a bad fixture to prove it can fail."""
+credentials, and each environment's tfvars and tfbackend fit the one root. Each checker is
+also run on a bad fixture to prove it can fail."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from tf_helpers import (
     ENVS_DIR,
     FIXTURES_DIR,
     MODULE_FILES,
+    ROOT_DIR,
     TERRAFORM_DIR,
     WORKFLOW,
     HclError,
     all_tf_files,
+    config_dirs,
     credential_problems,
+    env_names,
     load_config,
     module_call_problems,
     module_dirs,
@@ -25,21 +29,20 @@ from tf_helpers import (
     output_problems,
     parse_file,
     reference_problems,
-    root_dirs,
     sensitive_output_problems,
     structure_problems,
+    submodule_dirs,
+    tfbackend_problems,
     tfvars_problems,
+    unquote,
     variable_problems,
     version_problems,
 )
 from tfdocs import readme_problems, write_readme
 
 MODULES = {d.name: d for d in module_dirs()}
-ROOTS = {d.name: d for d in root_dirs()}
-ALL_DIRS = {
-    **{f"modules/{k}": v for k, v in MODULES.items()},
-    **{f"envs/{k}": v for k, v in ROOTS.items()},
-}
+ALL_DIRS = {str(d.relative_to(TERRAFORM_DIR)): d for d in config_dirs()}
+ROOT = "platform"
 BAD_MODULE = FIXTURES_DIR / "modules" / "bad_module"
 
 EXPECTED_MODULES = {
@@ -53,9 +56,17 @@ EXPECTED_MODULES = {
 }
 
 
-def test_the_issue_modules_and_roots_exist() -> None:
+def test_the_modules_the_root_and_the_environments_exist() -> None:
     assert set(MODULES) == EXPECTED_MODULES
-    assert set(ROOTS) == {"dev", "prod"}
+    assert ROOT_DIR.is_dir()
+    assert env_names() == ["dev", "prod"]
+    assert sorted(p.stem for p in ENVS_DIR.glob("*.tfbackend")) == env_names()
+    assert sorted(p.name for p in ENVS_DIR.iterdir()) == [
+        "dev.tfbackend",
+        "dev.tfvars",
+        "prod.tfbackend",
+        "prod.tfvars",
+    ], "envs/ holds values only: the code is terraform/platform"
 
 
 @pytest.mark.parametrize(
@@ -63,6 +74,7 @@ def test_the_issue_modules_and_roots_exist() -> None:
     [
         *all_tf_files(),
         *sorted(TERRAFORM_DIR.rglob("*.tfvars")),
+        *sorted(TERRAFORM_DIR.rglob("*.tfbackend")),
         *sorted(TERRAFORM_DIR.rglob("*.tftest.hcl")),
     ],
     ids=lambda p: str(p.relative_to(TERRAFORM_DIR)),
@@ -85,7 +97,7 @@ def test_module_layout(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(ALL_DIRS))
 def test_variables_typed_and_described(name: str) -> None:
     config = load_config(ALL_DIRS[name])
-    assert config.variables or name.startswith("envs/"), "a module without inputs is suspicious"
+    assert config.variables or name == ROOT, "a module without inputs is suspicious"
     assert variable_problems(config) == []
 
 
@@ -106,17 +118,17 @@ def test_references_resolve_and_declarations_are_used(name: str) -> None:
     assert reference_problems(load_config(ALL_DIRS[name])) == []
 
 
-@pytest.mark.parametrize("name", sorted(ROOTS))
-def test_root_calls_every_module_with_its_inputs(name: str) -> None:
-    config = load_config(ROOTS[name])
-    called = {Path(str(body["source"]).strip('"')).name for body in config.modules.values()}
+def test_root_calls_every_module() -> None:
+    called = {
+        Path(str(body["source"]).strip('"')).name for body in load_config(ROOT_DIR).modules.values()
+    }
     assert called == EXPECTED_MODULES
-    assert module_call_problems(config) == []
+    assert module_call_problems(load_config(ROOT_DIR)) == []
 
 
 @pytest.mark.parametrize("name", sorted(ALL_DIRS))
 def test_terraform_and_providers_pinned(name: str) -> None:
-    assert version_problems(load_config(ALL_DIRS[name]), root=name.startswith("envs/")) == []
+    assert version_problems(load_config(ALL_DIRS[name]), root=name == ROOT) == []
 
 
 @pytest.mark.parametrize("name", sorted(ALL_DIRS))
@@ -126,8 +138,7 @@ def test_readme_tables_in_step(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ALL_DIRS))
 def test_passwords_never_leave_in_outputs(name: str) -> None:
-    root = name.startswith("envs/")
-    assert sensitive_output_problems(load_config(ALL_DIRS[name]), root=root) == []
+    assert sensitive_output_problems(load_config(ALL_DIRS[name]), root=name == ROOT) == []
 
 
 def test_only_the_secrets_module_outputs_a_password_and_it_is_sensitive() -> None:
@@ -138,15 +149,39 @@ def test_only_the_secrets_module_outputs_a_password_and_it_is_sensitive() -> Non
         assert not [o for o in outputs if "password" in o and name != "modules/secrets"]
 
 
-@pytest.mark.parametrize("name", sorted(ROOTS))
-def test_tfvars_set_declared_variables_only_and_every_required_one(name: str) -> None:
-    assert tfvars_problems(ROOTS[name]) == []
+@pytest.mark.parametrize("env", env_names())
+def test_tfvars_set_declared_variables_only_and_every_required_one(env: str) -> None:
+    assert tfvars_problems(load_config(ROOT_DIR), ENVS_DIR / f"{env}.tfvars") == []
+
+
+@pytest.mark.parametrize("env", env_names())
+def test_tfvars_name_their_environment(env: str) -> None:
+    """`environment` names the resources and picks Argo CD's values/<env>/: it must be the
+    file's own environment, or dev's values would build prod's names."""
+    values = parse_file(ENVS_DIR / f"{env}.tfvars")
+    assert unquote(values["environment"]) == env
+
+
+@pytest.mark.parametrize("env", env_names())
+def test_tfbackend_names_its_own_state_and_nothing_shared(env: str) -> None:
+    assert tfbackend_problems(ENVS_DIR / f"{env}.tfbackend") == []
+
+
+def test_every_environment_has_its_own_state() -> None:
+    keys = {env: unquote(parse_file(ENVS_DIR / f"{env}.tfbackend")["key"]) for env in env_names()}
+    assert len(set(keys.values())) == len(keys), f"state keys collide: {keys}"
+    # The keys the environments had before they shared one root: their state stays put.
+    assert keys == {
+        "dev": "slipway/dev/terraform.tfstate",
+        "prod": "slipway/prod/terraform.tfstate",
+    }
 
 
 def test_no_credentials_or_account_ids_in_code_values_or_workflow() -> None:
     paths = [
         *all_tf_files(),
         *TERRAFORM_DIR.rglob("*.tfvars"),
+        *TERRAFORM_DIR.rglob("*.tfbackend"),
         *TERRAFORM_DIR.rglob("*.hcl"),
         WORKFLOW,
     ]
@@ -246,19 +281,40 @@ def test_missing_readme_is_caught(tmp_path: Path) -> None:
 
 
 def test_missing_tfvars_value_is_caught(tmp_path: Path) -> None:
-    root = tmp_path / "dev"
-    shutil.copytree(ROOTS["dev"], root)
-    tfvars = root / "terraform.tfvars"
-    lines = tfvars.read_text(encoding="utf-8").splitlines()
+    tfvars = tmp_path / "dev.tfvars"
+    lines = (ENVS_DIR / "dev.tfvars").read_text(encoding="utf-8").splitlines()
     tfvars.write_text(
         "\n".join(line for line in lines if not line.startswith("db_multi_az"))
         + '\nnot_a_variable = "x"\n',
         encoding="utf-8",
     )
-    assert sorted(tfvars_problems(root)) == [
-        "dev: tfvars sets undeclared variable not_a_variable",
-        "dev: variable db_multi_az has no default and is not set in terraform.tfvars",
+    assert sorted(tfvars_problems(load_config(ROOT_DIR), tfvars)) == [
+        "dev.tfvars: sets undeclared variable not_a_variable",
+        "dev.tfvars: variable db_multi_az has no default and is not set",
     ]
+    assert tfvars_problems(load_config(ROOT_DIR), tmp_path / "qa.tfvars") == ["qa.tfvars: missing"]
+
+
+def test_bad_tfbackend_is_caught(tmp_path: Path) -> None:
+    backend = tmp_path / "prod.tfbackend"
+    backend.write_text(
+        'key          = "slipway/dev/terraform.tfstate"\n'
+        'bucket       = "my-state-bucket"\n'
+        "encrypt      = false\n"
+        'profile      = "admin"\n',
+        encoding="utf-8",
+    )
+    assert tfbackend_problems(backend) == [
+        "prod.tfbackend: state key 'slipway/dev/terraform.tfstate' does not name the environment",
+        "prod.tfbackend: sets bucket (the state bucket is account-specific: pass it with "
+        "-backend-config)",
+        "prod.tfbackend: sets encrypt (encryption is set in the root's backend.tf, for every "
+        "environment)",
+        "prod.tfbackend: sets profile (credentials never live in git)",
+    ]
+    backend.write_text('region = "eu-west-1"\n', encoding="utf-8")
+    assert tfbackend_problems(backend) == ["prod.tfbackend: no state key"]
+    assert tfbackend_problems(tmp_path / "qa.tfbackend") == ["qa.tfbackend: missing"]
 
 
 def test_credentials_are_caught(tmp_path: Path) -> None:
@@ -285,8 +341,12 @@ def test_credentials_are_caught(tmp_path: Path) -> None:
 
 
 def test_every_module_has_the_standard_files() -> None:
-    for directory in MODULES.values():
-        assert sorted(p.name for p in directory.iterdir() if p.is_file()) == sorted(MODULE_FILES)
+    """terraform-aws-modules' layout, versions.tf and README.md included (tflint's
+    standard_module_structure asks for main.tf, variables.tf and outputs.tf only)."""
+    for directory in [*module_dirs(), *submodule_dirs()]:
+        files = sorted(p.name for p in directory.iterdir() if p.is_file())
+        assert files == sorted(MODULE_FILES), directory
+    assert set(MODULE_FILES) <= {p.name for p in ROOT_DIR.iterdir()}
 
 
 @pytest.mark.skipif(
@@ -304,12 +364,3 @@ def test_terraform_fmt() -> None:
         check=False,
     )
     assert proc.returncode == 0, f"terraform fmt would change: {proc.stdout}"
-
-
-def test_roots_share_their_wiring() -> None:
-    """dev and prod differ in terraform.tfvars and the state key only."""
-    dev, prod = ENVS_DIR / "dev", ENVS_DIR / "prod"
-    for name in ("main.tf", "variables.tf", "outputs.tf", "providers.tf", "versions.tf"):
-        assert (dev / name).read_text(encoding="utf-8") == (prod / name).read_text(
-            encoding="utf-8"
-        ), name

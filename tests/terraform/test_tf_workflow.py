@@ -1,5 +1,6 @@
 """The GitHub workflow that runs what needs provider downloads or AWS: fmt, init + validate on
-the minimum and newest Terraform, tflint, and a plan on pull requests, with pinned actions."""
+the minimum and newest Terraform, tflint, and a plan per environment on pull requests (the one
+root with each environment's tfbackend and tfvars), with pinned actions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from tf_helpers import (
     FIXTURES_DIR,
     TERRAFORM_DIR,
     WORKFLOW,
+    env_names,
     minimum_terraform_version,
+    workflow_env_problems,
     workflow_problems,
 )
 
@@ -23,10 +26,15 @@ def test_every_configuration_shares_one_minimum_terraform() -> None:
     assert minimum_terraform_version() == "1.11.0"
 
 
-def test_workflow_validates_every_module_and_root() -> None:
+def test_workflow_validates_every_module_and_the_root() -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
-    assert "terraform/modules/*/" in text
-    assert "terraform/envs/*/" in text
+    loop = re.search(r"for dir in ([^;]+); do\n(?:.*\n){0,3}.*validate", text)
+    assert loop, "expected the validate loop"
+    assert loop.group(1).split() == ["terraform/modules/*/", "terraform/platform/"]
+
+
+def test_workflow_plans_each_environment_with_its_own_files() -> None:
+    assert workflow_env_problems(WORKFLOW, env_names()) == []
 
 
 def test_workflow_runs_the_native_terraform_tests() -> None:
@@ -53,3 +61,14 @@ def test_bad_workflow_is_caught() -> None:
     assert "job plan plans outside pull requests" in problems
     assert "job plan does not request an OIDC token (permissions: id-token: write)" in problems
     assert "stored AWS keys are used" in problems
+
+
+def test_workflow_without_environment_files_is_caught() -> None:
+    problems = workflow_env_problems(FIXTURES_DIR / "workflows" / "unpinned.yml", ["dev", "prod"])
+    assert "the root terraform/platform is not validated" in problems
+    assert "tflint does not run on the root with the environments' tfvars" in problems
+    assert "job plan plans [], terraform/envs/ has ['dev', 'prod']" in problems
+    assert "job plan does not init with the environment's .tfbackend" in problems
+    assert "job plan does not plan with the environment's .tfvars" in problems
+    assert "job plan does not plan the root terraform/platform" in problems
+    assert "workspaces are used: each environment has its own state key instead" in problems

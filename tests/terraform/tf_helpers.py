@@ -21,6 +21,7 @@ from hcl2 import SerializationOptions
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 MODULES_DIR = TERRAFORM_DIR / "modules"
+ROOT_DIR = TERRAFORM_DIR / "platform"
 ENVS_DIR = TERRAFORM_DIR / "envs"
 POLICIES_DIR = TERRAFORM_DIR / "policies"
 FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -64,11 +65,23 @@ def all_tf_files(root: Path = TERRAFORM_DIR) -> list[Path]:
 
 
 def module_dirs() -> list[Path]:
+    """The platform's modules, terraform/modules/<name>."""
     return sorted(p for p in MODULES_DIR.iterdir() if p.is_dir())
 
 
-def root_dirs() -> list[Path]:
-    return sorted(p for p in ENVS_DIR.iterdir() if p.is_dir())
+def submodule_dirs() -> list[Path]:
+    """Modules inside a module, terraform/modules/<name>/modules/<name>."""
+    return sorted(p for p in MODULES_DIR.glob("*/modules/*") if p.is_dir())
+
+
+def config_dirs() -> list[Path]:
+    """Every Terraform configuration: modules, submodules and the root."""
+    return [*module_dirs(), *submodule_dirs(), ROOT_DIR]
+
+
+def env_names() -> list[str]:
+    """The environments: one envs/<env>.tfvars each."""
+    return sorted(p.stem for p in ENVS_DIR.glob("*.tfvars"))
 
 
 ################################################################################
@@ -440,22 +453,54 @@ def sensitive_output_problems(config: Config, *, root: bool) -> list[str]:
     return problems
 
 
-def tfvars_problems(directory: Path) -> list[str]:
-    """terraform.tfvars sets only declared variables, and every variable without a default."""
-    config = load_config(directory)
-    tfvars = directory / "terraform.tfvars"
+def tfvars_problems(root: Config, tfvars: Path) -> list[str]:
+    """An environment's tfvars sets only variables the root declares, and every variable
+    without a default."""
     if not tfvars.is_file():
-        return [f"{directory.name}: no terraform.tfvars"]
+        return [f"{tfvars.name}: missing"]
     values = parse_file(tfvars)
     problems = [
-        f"{directory.name}: tfvars sets undeclared variable {k}"
-        for k in values
-        if k not in config.variables
+        f"{tfvars.name}: sets undeclared variable {k}" for k in values if k not in root.variables
     ]
     problems += [
-        f"{directory.name}: variable {name} has no default and is not set in terraform.tfvars"
-        for name, body in config.variables.items()
+        f"{tfvars.name}: variable {name} has no default and is not set"
+        for name, body in root.variables.items()
         if "default" not in body and name not in values
+    ]
+    return problems
+
+
+# Backend settings an environment's file must not carry: the bucket is account-specific (it
+# comes from the command line); encryption and locking are set once, in the root's backend.tf;
+# credentials never live in git; a workspace prefix would bring workspaces back.
+TFBACKEND_FORBIDDEN = {
+    "bucket": "the state bucket is account-specific: pass it with -backend-config",
+    "encrypt": "encryption is set in the root's backend.tf, for every environment",
+    "use_lockfile": "locking is set in the root's backend.tf, for every environment",
+    "access_key": "credentials never live in git",
+    "secret_key": "credentials never live in git",
+    "token": "credentials never live in git",
+    "profile": "credentials never live in git",
+    "workspace_key_prefix": "one state per environment by key, no workspaces",
+}
+
+
+def tfbackend_problems(path: Path) -> list[str]:
+    """An environment's backend file names its own state key and nothing that is shared,
+    account-specific or secret."""
+    if not path.is_file():
+        return [f"{path.name}: missing"]
+    values = parse_file(path)
+    problems = []
+    key = unquote(values.get("key"))
+    if not key:
+        problems.append(f"{path.name}: no state key")
+    elif f"/{path.stem}/" not in f"/{key}":
+        problems.append(f"{path.name}: state key {key!r} does not name the environment")
+    problems += [
+        f"{path.name}: sets {name} ({why})"
+        for name, why in TFBACKEND_FORBIDDEN.items()
+        if name in values
     ]
     return problems
 
@@ -698,6 +743,50 @@ def workflow_problems(path: Path, min_terraform: str) -> list[str]:
     return problems
 
 
+def workflow_env_problems(path: Path, envs: Iterable[str]) -> list[str]:
+    """The one root is what CI validates and plans: the validate loop covers terraform/platform,
+    tflint runs on it with every environment's tfvars, and the plan job's matrix has exactly
+    the environments of terraform/envs/, each initialised with its own .tfbackend and planned
+    with its own .tfvars (no workspaces)."""
+    from ruamel.yaml import YAML
+
+    text = path.read_text(encoding="utf-8")
+    workflow = YAML(typ="safe").load(text)
+    jobs = workflow.get("jobs", {}) if isinstance(workflow, dict) else {}
+    problems = []
+    if "terraform/platform/" not in text:
+        problems.append("the root terraform/platform is not validated")
+    steps = [str(s.get("run", "")) for job in jobs.values() for s in job.get("steps", [])]
+    if not any(
+        "tflint" in run and "--var-file" in run and "terraform/envs/" in run for run in steps
+    ):
+        problems.append("tflint does not run on the root with the environments' tfvars")
+    if "terraform workspace" in text or "TF_WORKSPACE" in text:
+        problems.append("workspaces are used: each environment has its own state key instead")
+    plan_jobs = {
+        name: job
+        for name, job in jobs.items()
+        if any(" plan " in str(s.get("run", "")) for s in job.get("steps", []))
+    }
+    if not plan_jobs:
+        problems.append("no plan job")
+    env_var = "${{ matrix.environment }}"
+    for name, job in plan_jobs.items():
+        matrix = (job.get("strategy", {}) or {}).get("matrix", {}) or {}
+        planned = sorted(str(e) for e in matrix.get("environment", []))
+        if planned != sorted(envs):
+            problems.append(f"job {name} plans {planned}, terraform/envs/ has {sorted(envs)}")
+        run = " ".join(str(s.get("run", "")) for s in job.get("steps", []))
+        run = re.sub(r"\\\n\s*", " ", run)
+        if f"-backend-config=../envs/{env_var}.tfbackend" not in run:
+            problems.append(f"job {name} does not init with the environment's .tfbackend")
+        if f"-var-file=../envs/{env_var}.tfvars" not in run:
+            problems.append(f"job {name} does not plan with the environment's .tfvars")
+        if "-chdir=terraform/platform" not in run:
+            problems.append(f"job {name} does not plan the root terraform/platform")
+    return problems
+
+
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
 
@@ -705,7 +794,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 def minimum_terraform_version() -> str:
     """The lower bound every required_version in terraform/ shares."""
     bounds = set()
-    for directory in [*module_dirs(), *root_dirs()]:
+    for directory in config_dirs():
         match = re.search(r">=\s*(\d+\.\d+\.\d+)", load_config(directory).required_version or "")
         if match:
             bounds.add(match.group(1))

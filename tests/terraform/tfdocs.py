@@ -4,7 +4,7 @@
     .venv/bin/python tests/terraform/tfdocs.py --check    # exit 1 when one is out of step
 
 The tables live between the BEGIN/END markers; everything else in a README is hand-written.
-The tests call `readme_problems` on every module and root.
+The tests call `readme_problems` on every module, submodule and the root.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in {None, ""}:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tf_helpers import Config, load_config, module_dirs, render, root_dirs, unquote
+from tf_helpers import Config, config_dirs, load_config, render, unquote
 
 BEGIN = "<!-- BEGIN_TF_DOCS -->"
 END = "<!-- END_TF_DOCS -->"
@@ -104,10 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="report out-of-step READMEs, change nothing"
     )
     parser.add_argument(
-        "dirs", nargs="*", type=Path, help="module or root directories (default: all)"
+        "dirs",
+        nargs="*",
+        type=Path,
+        help="module or root directories (default: every module, submodule and the root)",
     )
     args = parser.parse_args(argv)
-    dirs = args.dirs or [*module_dirs(), *root_dirs()]
+    dirs = args.dirs or config_dirs()
     if args.check:
         problems = [p for d in dirs for p in readme_problems(d)]
         print("\n".join(problems) or "READMEs are in step")

@@ -1,5 +1,6 @@
 # prod: multi-AZ everywhere, private API endpoint, larger GPU caps, long retention. No
-# credentials and no account-specific values here: those come from TF_VAR_* (see README.md).
+# credentials and no account-specific values here: those come from TF_VAR_* (see
+# terraform/README.md).
 aws_region  = "eu-west-1"
 environment = "prod"
 

@@ -1,5 +1,5 @@
 # dev: small and cheap; torn down and rebuilt freely. No credentials and no account-specific
-# values here: those come from TF_VAR_* (see README.md).
+# values here: those come from TF_VAR_* (see terraform/README.md).
 aws_region  = "eu-west-1"
 environment = "dev"
 

@@ -10,7 +10,7 @@ locals {
 }
 
 module "secrets" {
-  source = "../../modules/secrets"
+  source = "../modules/secrets"
 
   name                        = local.name
   secret_name_prefix          = local.secret_prefix
@@ -24,7 +24,7 @@ module "secrets" {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name                    = local.name
   cidr                    = var.vpc_cidr
@@ -38,7 +38,7 @@ module "network" {
 }
 
 module "gpu_cluster" {
-  source = "../../modules/gpu-cluster"
+  source = "../modules/gpu-cluster"
 
   name                         = local.name
   kubernetes_version           = var.kubernetes_version
@@ -55,7 +55,7 @@ module "gpu_cluster" {
 }
 
 module "object_storage" {
-  source = "../../modules/object-storage"
+  source = "../modules/object-storage"
 
   name                               = local.name
   kms_key_arn                        = module.secrets.kms_key_arn
@@ -66,7 +66,7 @@ module "object_storage" {
 }
 
 module "mlflow_db" {
-  source = "../../modules/mlflow-db"
+  source = "../modules/mlflow-db"
 
   name                       = "${local.name}-mlflow"
   vpc_id                     = module.network.vpc_id
@@ -88,7 +88,7 @@ module "mlflow_db" {
 }
 
 module "iam" {
-  source = "../../modules/iam"
+  source = "../modules/iam"
 
   name                 = local.name
   oidc_provider_arn    = module.gpu_cluster.oidc_provider_arn
@@ -103,7 +103,7 @@ module "iam" {
 }
 
 module "gitops_bridge" {
-  source = "../../modules/gitops-bridge"
+  source = "../modules/gitops-bridge"
 
   environment               = var.environment
   aws_region                = var.aws_region
