@@ -34,6 +34,10 @@ FIXTURE_EXPECTATIONS = [
     ("CKV_SLIPWAY_1", "aws_eks_node_group.bad_gpu_untainted", "FAILED"),
     ("CKV_SLIPWAY_1", "aws_eks_node_group.bad_gpu_wrong_effect", "FAILED"),
     ("CKV_SLIPWAY_1", "aws_eks_node_group.bad_gpu_label_wrong_key", "FAILED"),
+    # The same rule through the real node-group submodule and its dynamic taint block.
+    ("CKV_SLIPWAY_1", "module.good_gpu_node_group_tainted.aws_eks_node_group.this", "PASSED"),
+    ("CKV_SLIPWAY_1", "module.bad_gpu_node_group_untainted.aws_eks_node_group.this", "FAILED"),
+    ("CKV_SLIPWAY_1", "module.bad_gpu_node_group_wrong_effect.aws_eks_node_group.this", "FAILED"),
     ("CKV2_SLIPWAY_2", "aws_s3_bucket.good_versioned_kms", "PASSED"),
     ("CKV2_SLIPWAY_2", "aws_s3_bucket.bad_unversioned", "FAILED"),
     ("CKV2_SLIPWAY_2", "aws_s3_bucket.bad_versioning_suspended", "FAILED"),
@@ -117,7 +121,21 @@ def test_custom_policy_ran_and_passed_on_the_platform(
 
 def test_gpu_node_groups_of_the_platform_are_checked(checkov_report: dict[str, Any]) -> None:
     results = outcomes(checkov_report, "CKV_SLIPWAY_1")
-    assert results.get("module.gpu_cluster.aws_eks_node_group.gpu") == "PASSED"
+    assert results.get("module.gpu_cluster.module.gpu_node_group.aws_eks_node_group.this") == (
+        "PASSED"
+    )
+    assert results.get("module.gpu_cluster.module.system_node_group.aws_eks_node_group.this") == (
+        "PASSED"
+    )
+
+
+@pytest.mark.parametrize("group", ["system_node_group", "gpu_node_group"])
+def test_launch_templates_of_the_platform_require_imdsv2(
+    checkov_report: dict[str, Any], group: str
+) -> None:
+    """CKV_AWS_79: IMDSv1 disabled, on both of the submodule's instances."""
+    results = outcomes(checkov_report, "CKV_AWS_79")
+    assert results.get(f"module.gpu_cluster.module.{group}.aws_launch_template.this") == "PASSED"
 
 
 def test_data_buckets_of_the_platform_are_checked(checkov_report: dict[str, Any]) -> None:

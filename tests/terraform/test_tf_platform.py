@@ -68,20 +68,60 @@ def keys(mapping: dict[str, Any]) -> set[str]:
 ################################################################################
 
 
+NODE_GROUP = "gpu-cluster/modules/node-group"
+
+
+def node_group_calls() -> dict[str, dict[str, Any]]:
+    """gpu-cluster's calls of its node-group submodule, by name."""
+    calls = module("gpu-cluster").modules
+    assert {unquote(c["source"]) for c in calls.values()} == {"./modules/node-group"}
+    return calls
+
+
+def test_every_node_group_comes_from_the_submodule() -> None:
+    config = module("gpu-cluster")
+    assert set(node_group_calls()) == {"system_node_group", "gpu_node_group"}
+    assert expression(node_group_calls()["gpu_node_group"]["for_each"]) == "var.gpu_node_groups"
+    assert not {
+        rtype
+        for rtype, _ in config.resources
+        if rtype in {"aws_eks_node_group", "aws_launch_template"}
+    }, "node groups and launch templates live in the submodule only"
+    submodule = module(NODE_GROUP)
+    assert set(submodule.resources) == {
+        ("aws_eks_node_group", "this"),
+        ("aws_launch_template", "this"),
+    }
+
+
 def test_gpu_node_groups_scale_from_zero_to_their_cap() -> None:
-    gpu = module("gpu-cluster").resources[("aws_eks_node_group", "gpu")]
-    scaling = block(gpu, "scaling_config")
-    assert scaling["min_size"] == 0
-    assert scaling["desired_size"] == 0
-    assert expression(scaling["max_size"]) == "each.value.max_size"
-    ignored = str(block(gpu, "lifecycle")["ignore_changes"])
+    gpu = node_group_calls()["gpu_node_group"]
+    assert gpu["min_size"] == 0
+    assert gpu["desired_size"] == 0
+    assert expression(gpu["max_size"]) == "each.value.max_size"
+    node_group = module(NODE_GROUP).resources[("aws_eks_node_group", "this")]
+    scaling = block(node_group, "scaling_config")
+    assert {k: expression(v) for k, v in scaling.items()} == {
+        "min_size": "var.min_size",
+        "desired_size": "var.desired_size",
+        "max_size": "var.max_size",
+    }
+    ignored = str(block(node_group, "lifecycle")["ignore_changes"])
     assert "desired_size" in ignored, "the autoscaler owns the current size"
+
+
+def test_gpu_node_groups_get_their_settings_from_gpu_node_groups() -> None:
+    gpu = node_group_calls()["gpu_node_group"]
+    for name in ("ami_type", "capacity_type", "instance_types", "disk_size_gb"):
+        assert expression(gpu[name]) == f"each.value.{name}"
+    assert unquote(gpu["name"]) == "gpu-${each.key}"
 
 
 def test_gpu_node_groups_are_tainted_and_labelled() -> None:
     config = module("gpu-cluster")
-    gpu = config.resources[("aws_eks_node_group", "gpu")]
-    taint = block(gpu, "taint")
+    gpu = node_group_calls()["gpu_node_group"]
+    assert [expression(t) for t in gpu["taints"]] == ["local.gpu_taint"]
+    taint = config.locals["gpu_taint"]
     assert (unquote(taint["key"]), unquote(taint["value"]), unquote(taint["effect"])) == (
         "nvidia.com/gpu",
         "true",
@@ -96,6 +136,48 @@ def test_gpu_node_groups_are_tainted_and_labelled() -> None:
     assert labels.index("g.labels") < labels.index("local.gpu_pool_label"), (
         "users cannot override the pool label"
     )
+
+
+def test_the_submodule_sets_every_taint_and_label_it_is_given() -> None:
+    node_group = module(NODE_GROUP).resources[("aws_eks_node_group", "this")]
+    assert expression(node_group["labels"]) == "var.labels"
+    dynamic = {unquote(k): v for d in node_group["dynamic"] for k, v in d.items()}
+    taint = dynamic["taint"]
+    assert expression(taint["for_each"]) == "var.taints"
+    assert {k: expression(v) for k, v in taint["content"][0].items()} == {
+        "key": "taint.value.key",
+        "value": "taint.value.value",
+        "effect": "taint.value.effect",
+    }
+
+
+def test_system_node_group_is_untainted_and_labelled_system() -> None:
+    system = node_group_calls()["system_node_group"]
+    assert "taints" not in system
+    assert {unquote(k): unquote(v) for k, v in system["labels"].items()} == {
+        "slipway.io/node-pool": "system"
+    }
+    assert unquote(system["ami_type"]) == "AL2023_x86_64_STANDARD"
+    for name in ("instance_types", "min_size", "max_size", "desired_size", "disk_size_gb"):
+        assert expression(system[name]) == f"var.system_node_group.{name}"
+
+
+def test_state_moves_to_the_submodule() -> None:
+    """Existing clusters keep their node groups: every old address moves to the submodule's."""
+    assert module("gpu-cluster").moves == [
+        ("aws_launch_template.system", "module.system_node_group.aws_launch_template.this"),
+        ("aws_eks_node_group.system", "module.system_node_group.aws_eks_node_group.this"),
+    ]
+    moves = load_config(ROOT_DIR).moves
+    expected = [
+        (
+            f'module.gpu_cluster.{rtype}.gpu["{key}"]',
+            f'module.gpu_cluster.module.gpu_node_group["{key}"].{rtype}.this',
+        )
+        for key in ("a10g", "l40s")  # every GPU group dev and prod had before the move
+        for rtype in ("aws_launch_template", "aws_eks_node_group")
+    ]
+    assert moves == expected
 
 
 def test_gpu_cap_is_required_and_bounded() -> None:
@@ -149,13 +231,14 @@ def test_api_endpoint_is_private_by_default_and_never_open_to_the_world() -> Non
 
 
 def test_nodes_require_imdsv2_and_encrypt_their_disks() -> None:
-    config = module("gpu-cluster")
-    for name in ("system", "gpu"):
-        template = config.resources[("aws_launch_template", name)]
-        metadata = block(template, "metadata_options")
-        assert unquote(metadata["http_tokens"]) == "required"
-        assert metadata["http_put_response_hop_limit"] == 1
-        assert block(block(template, "block_device_mappings"), "ebs")["encrypted"] is True
+    template = module(NODE_GROUP).resources[("aws_launch_template", "this")]
+    metadata = block(template, "metadata_options")
+    assert unquote(metadata["http_tokens"]) == "required"
+    assert metadata["http_put_response_hop_limit"] == 1
+    assert block(block(template, "block_device_mappings"), "ebs")["encrypted"] is True
+    node_group = module(NODE_GROUP).resources[("aws_eks_node_group", "this")]
+    launch_template = block(node_group, "launch_template")
+    assert expression(launch_template["id"]) == "aws_launch_template.this.id"
 
 
 ################################################################################

@@ -58,6 +58,9 @@ EXPECTED_MODULES = {
 
 def test_the_modules_the_root_and_the_environments_exist() -> None:
     assert set(MODULES) == EXPECTED_MODULES
+    assert [str(d.relative_to(TERRAFORM_DIR)) for d in submodule_dirs()] == [
+        "modules/gpu-cluster/modules/node-group"
+    ]
     assert ROOT_DIR.is_dir()
     assert env_names() == ["dev", "prod"]
     assert sorted(p.stem for p in ENVS_DIR.glob("*.tfbackend")) == env_names()

@@ -26,11 +26,15 @@ def test_every_configuration_shares_one_minimum_terraform() -> None:
     assert minimum_terraform_version() == "1.11.0"
 
 
-def test_workflow_validates_every_module_and_the_root() -> None:
+def test_workflow_validates_every_module_submodule_and_the_root() -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
     loop = re.search(r"for dir in ([^;]+); do\n(?:.*\n){0,3}.*validate", text)
     assert loop, "expected the validate loop"
-    assert loop.group(1).split() == ["terraform/modules/*/", "terraform/platform/"]
+    assert loop.group(1).split() == [
+        "terraform/modules/*/",
+        "terraform/modules/*/modules/*/",
+        "terraform/platform/",
+    ]
 
 
 def test_workflow_plans_each_environment_with_its_own_files() -> None:
@@ -38,8 +42,15 @@ def test_workflow_plans_each_environment_with_its_own_files() -> None:
 
 
 def test_workflow_runs_the_native_terraform_tests() -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
     assert list(TERRAFORM_DIR.glob("modules/*/tests/*.tftest.hcl")), "expected terraform test files"
-    assert re.search(r'terraform -chdir="\$dir" test\b', WORKFLOW.read_text(encoding="utf-8"))
+    assert list(TERRAFORM_DIR.glob("modules/*/modules/*/tests/*.tftest.hcl")), (
+        "expected the node-group submodule's tests"
+    )
+    assert re.search(r'terraform -chdir="\$dir" test\b', text)
+    tests_loop = re.search(r"for dir in ([^;]+); do\n.*tests", text)
+    assert tests_loop, "expected the terraform test loop"
+    assert "terraform/modules/*/modules/*/" in tests_loop.group(1).split()
 
 
 def test_tflint_config_is_the_one_the_workflow_uses() -> None:

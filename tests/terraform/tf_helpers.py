@@ -157,6 +157,8 @@ class Config:
     data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     providers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     terraform: list[dict[str, Any]] = field(default_factory=list)
+    # (from, to) of every moved block, as written.
+    moves: list[tuple[str, str]] = field(default_factory=list)
     # (file name, top-level block kind) pairs, to check what lives where.
     placement: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -230,6 +232,8 @@ def load_config(directory: Path) -> Config:
                     config.providers.setdefault(name, []).append(body)
             elif kind == "terraform":
                 config.terraform.extend(blocks)
+            elif kind == "moved":
+                config.moves.extend((expression(b["from"]), expression(b["to"])) for b in blocks)
     return config
 
 

@@ -209,157 +209,51 @@ resource "aws_iam_role_policy_attachment" "node" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
 }
 
-# Launch templates: IMDSv2 only, with a hop limit of 1 so that pods cannot borrow the node
-# role (they use IRSA), and encrypted root volumes.
-resource "aws_launch_template" "system" {
-  name_prefix            = "${var.name}-system-"
-  update_default_version = true
+# One managed node group (and its launch template: IMDSv2 only, encrypted volume) per call of
+# modules/node-group: the system group, and one per entry of gpu_node_groups.
+module "system_node_group" {
+  source = "./modules/node-group"
 
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-  }
-
-  block_device_mappings {
-    device_name = "/dev/xvda"
-
-    ebs {
-      volume_size           = var.system_node_group.disk_size_gb
-      volume_type           = "gp3"
-      encrypted             = true
-      delete_on_termination = true
-    }
-  }
-
-  tag_specifications {
-    resource_type = "instance"
-    tags          = merge(var.tags, { Name = "${var.name}-system" })
-  }
-
-  tag_specifications {
-    resource_type = "volume"
-    tags          = merge(var.tags, { Name = "${var.name}-system" })
-  }
+  cluster_name       = aws_eks_cluster.this.name
+  name               = "system"
+  kubernetes_version = var.kubernetes_version
+  node_role_arn      = aws_iam_role.node.arn
+  subnet_ids         = var.subnet_ids
+  ami_type           = "AL2023_x86_64_STANDARD"
+  capacity_type      = "ON_DEMAND"
+  instance_types     = var.system_node_group.instance_types
+  min_size           = var.system_node_group.min_size
+  max_size           = var.system_node_group.max_size
+  desired_size       = var.system_node_group.desired_size
+  disk_size_gb       = var.system_node_group.disk_size_gb
+  labels             = { "slipway.io/node-pool" = "system" }
 
   tags = var.tags
-}
-
-resource "aws_eks_node_group" "system" {
-  cluster_name    = aws_eks_cluster.this.name
-  node_group_name = "system"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = var.subnet_ids
-  version         = var.kubernetes_version
-  ami_type        = "AL2023_x86_64_STANDARD"
-  capacity_type   = "ON_DEMAND"
-  instance_types  = var.system_node_group.instance_types
-
-  scaling_config {
-    min_size     = var.system_node_group.min_size
-    max_size     = var.system_node_group.max_size
-    desired_size = var.system_node_group.desired_size
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  launch_template {
-    id      = aws_launch_template.system.id
-    version = aws_launch_template.system.latest_version
-  }
-
-  labels = { "slipway.io/node-pool" = "system" }
-
-  tags = var.tags
-
-  lifecycle {
-    ignore_changes = [scaling_config[0].desired_size]
-  }
 
   depends_on = [aws_iam_role_policy_attachment.node]
 }
 
-resource "aws_launch_template" "gpu" {
+module "gpu_node_group" {
+  source   = "./modules/node-group"
   for_each = var.gpu_node_groups
 
-  name_prefix            = "${var.name}-gpu-${each.key}-"
-  update_default_version = true
-
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-  }
-
-  block_device_mappings {
-    # Bottlerocket keeps images and containers on its second volume.
-    device_name = startswith(each.value.ami_type, "BOTTLEROCKET") ? "/dev/xvdb" : "/dev/xvda"
-
-    ebs {
-      volume_size           = each.value.disk_size_gb
-      volume_type           = "gp3"
-      encrypted             = true
-      delete_on_termination = true
-    }
-  }
-
-  tag_specifications {
-    resource_type = "instance"
-    tags          = merge(var.tags, { Name = "${var.name}-gpu-${each.key}" })
-  }
-
-  tag_specifications {
-    resource_type = "volume"
-    tags          = merge(var.tags, { Name = "${var.name}-gpu-${each.key}" })
-  }
-
-  tags = var.tags
-}
-
-resource "aws_eks_node_group" "gpu" {
-  for_each = var.gpu_node_groups
-
-  cluster_name    = aws_eks_cluster.this.name
-  node_group_name = "gpu-${each.key}"
-  node_role_arn   = aws_iam_role.node.arn
-  subnet_ids      = var.subnet_ids
-  version         = var.kubernetes_version
-  ami_type        = each.value.ami_type
-  capacity_type   = each.value.capacity_type
-  instance_types  = each.value.instance_types
-
+  cluster_name       = aws_eks_cluster.this.name
+  name               = "gpu-${each.key}"
+  kubernetes_version = var.kubernetes_version
+  node_role_arn      = aws_iam_role.node.arn
+  subnet_ids         = var.subnet_ids
+  ami_type           = each.value.ami_type
+  capacity_type      = each.value.capacity_type
+  instance_types     = each.value.instance_types
   # Scale from zero: no GPU node runs (or costs) until a pod asks for one.
-  scaling_config {
-    min_size     = 0
-    desired_size = 0
-    max_size     = each.value.max_size
-  }
-
-  update_config {
-    max_unavailable = 1
-  }
-
-  launch_template {
-    id      = aws_launch_template.gpu[each.key].id
-    version = aws_launch_template.gpu[each.key].latest_version
-  }
-
-  taint {
-    key    = "nvidia.com/gpu"
-    value  = "true"
-    effect = "NO_SCHEDULE"
-  }
-
-  labels = local.gpu_labels[each.key]
+  min_size     = 0
+  desired_size = 0
+  max_size     = each.value.max_size
+  disk_size_gb = each.value.disk_size_gb
+  labels       = local.gpu_labels[each.key]
+  taints       = [local.gpu_taint]
 
   tags = var.tags
-
-  lifecycle {
-    # The autoscaler owns the current size.
-    ignore_changes = [scaling_config[0].desired_size]
-  }
 
   depends_on = [aws_iam_role_policy_attachment.node]
 }
@@ -367,13 +261,26 @@ resource "aws_eks_node_group" "gpu" {
 resource "aws_autoscaling_group_tag" "gpu_node_template" {
   for_each = local.gpu_asg_tags
 
-  autoscaling_group_name = aws_eks_node_group.gpu[each.value.group].resources[0].autoscaling_groups[0].name
+  autoscaling_group_name = module.gpu_node_group[each.value.group].node_group_autoscaling_group_names[0]
 
   tag {
     key                 = each.value.key
     value               = each.value.value
     propagate_at_launch = false
   }
+}
+
+# State written before the node groups moved into modules/node-group keeps its objects: the
+# system group moves here; the GPU groups' instances are keyed by the caller's map, so their
+# moves live with the caller (terraform/platform/moved.tf).
+moved {
+  from = aws_launch_template.system
+  to   = module.system_node_group.aws_launch_template.this
+}
+
+moved {
+  from = aws_eks_node_group.system
+  to   = module.system_node_group.aws_eks_node_group.this
 }
 
 ################################################################################
@@ -391,5 +298,5 @@ resource "aws_eks_addon" "this" {
   tags = var.tags
 
   # coredns needs nodes to become healthy.
-  depends_on = [aws_eks_node_group.system]
+  depends_on = [module.system_node_group]
 }

@@ -45,7 +45,7 @@ output "node_role_arn" {
 
 output "gpu_node_group_names" {
   description = "EKS node group names of the GPU node groups, keyed like `gpu_node_groups`."
-  value       = { for k, g in aws_eks_node_group.gpu : k => g.node_group_name }
+  value       = { for k, g in module.gpu_node_group : k => g.node_group_name }
 }
 
 output "gpu_node_selector" {

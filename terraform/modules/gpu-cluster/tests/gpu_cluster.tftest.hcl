@@ -32,28 +32,38 @@ run "gpu_groups_scale_from_zero_with_taint_and_labels" {
   command = plan
 
   assert {
-    condition     = aws_eks_node_group.gpu["a10g"].scaling_config[0].min_size == 0 && aws_eks_node_group.gpu["a10g"].scaling_config[0].desired_size == 0
+    condition     = module.gpu_node_group["a10g"].node_group_scaling_config.min_size == 0 && module.gpu_node_group["a10g"].node_group_scaling_config.desired_size == 0
     error_message = "GPU node groups must scale from zero."
   }
 
   assert {
-    condition     = aws_eks_node_group.gpu["a10g"].scaling_config[0].max_size == 3
+    condition     = module.gpu_node_group["a10g"].node_group_scaling_config.max_size == 3
     error_message = "The group's cap is its max_size."
   }
 
   assert {
-    condition     = anytrue([for t in aws_eks_node_group.gpu["a10g"].taint : t.key == "nvidia.com/gpu" && t.value == "true" && t.effect == "NO_SCHEDULE"])
+    condition     = anytrue([for t in module.gpu_node_group["a10g"].node_group_taints : t.key == "nvidia.com/gpu" && t.value == "true" && t.effect == "NO_SCHEDULE"])
     error_message = "GPU nodes carry nvidia.com/gpu=true:NoSchedule."
   }
 
   assert {
-    condition     = aws_eks_node_group.gpu["a10g"].labels["slipway.io/node-pool"] == "gpu" && aws_eks_node_group.gpu["a10g"].labels["slipway.io/gpu-node-group"] == "a10g"
+    condition     = module.gpu_node_group["a10g"].node_group_labels["slipway.io/node-pool"] == "gpu" && module.gpu_node_group["a10g"].node_group_labels["slipway.io/gpu-node-group"] == "a10g"
     error_message = "GPU nodes carry the labels the workflows select."
   }
 
   assert {
-    condition     = aws_eks_node_group.gpu["a10g"].ami_type == "AL2023_x86_64_NVIDIA"
+    condition     = var.gpu_node_groups["a10g"].ami_type == "AL2023_x86_64_NVIDIA"
     error_message = "GPU groups default to the NVIDIA AMI."
+  }
+
+  assert {
+    condition     = length(module.system_node_group.node_group_taints) == 0 && module.system_node_group.node_group_labels["slipway.io/node-pool"] == "system"
+    error_message = "The system group is untainted and labelled system."
+  }
+
+  assert {
+    condition     = module.system_node_group.node_group_scaling_config.min_size == 2 && module.system_node_group.node_group_scaling_config.max_size == 4
+    error_message = "The system group's size comes from system_node_group (defaults 2 to 4)."
   }
 
   assert {
