@@ -35,3 +35,9 @@ rule "terraform_standard_module_structure" {
 rule "terraform_naming_convention" {
   enabled = true
 }
+
+# Registry modules at an exact version (the offline tests used to check this; tflint does now).
+rule "terraform_module_version" {
+  enabled = true
+  exact   = true
+}

@@ -2,6 +2,27 @@
 
 Each ``*_problems`` function returns a list of human-readable problems (empty means clean), so
 that tests can assert both that the real code is clean and that a bad fixture is caught.
+
+What is left here is only what neither tflint (terraform/.tflint.hcl, run by the GitHub
+workflow) nor checkov checks. tflint already holds the code to typed and described
+variables, described outputs, the standard module layout, naming, required_version and
+required_providers being set, pinned module sources and unused declarations, and `terraform
+validate` (same workflow) resolves references and module inputs; so none of that is
+re-implemented here. What remains, and why it is no tflint rule:
+
+- version bounds: tflint asks that required_version and provider constraints exist, not that
+  they carry an upper bound (roots: every provider's major version bounded);
+- per-environment files: tflint lints .tf files, not the envs/<env>.tfvars and
+  envs/<env>.tfbackend files the one root is planned with (declared and required variables
+  set, one state key per environment, no bucket or weakened backend settings in git);
+- secrets: no password in a root output (state stores outputs in plain text) and module
+  outputs carrying one sensitive; no credentials or account IDs in code, values or the
+  workflow (checkov's terraform checks do not look for account IDs);
+- checkov suppressions: each inside its resource, with a real reason (checkov takes any
+  text), and the helpers that read checkov's JSON report;
+- README tables in step with the code (tests/terraform/tfdocs.py, which uses the parser here);
+- the GitHub workflow: actions pinned by SHA, the validate matrix on the minimum Terraform,
+  plans on pull requests only with OIDC, and one init/plan per environment file.
 """
 
 from __future__ import annotations
@@ -28,11 +49,8 @@ FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "terraform.yml"
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
-# Arguments of a module block that are not inputs of the module it calls.
-MODULE_META_ARGS = {"source", "version", "providers", "depends_on", "count", "for_each"}
 # Attributes whose values are prose, not expressions.
 PROSE_KEYS = {"description", "error_message"}
-PROVIDER_PREFIXES = ("aws", "random", "tls", "helm", "kubernetes")
 
 _OPTIONS = SerializationOptions(with_comments=False, explicit_blocks=False, preserve_heredocs=False)
 
@@ -159,8 +177,6 @@ class Config:
     terraform: list[dict[str, Any]] = field(default_factory=list)
     # (from, to) of every moved block, as written.
     moves: list[tuple[str, str]] = field(default_factory=list)
-    # (file name, top-level block kind) pairs, to check what lives where.
-    placement: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def required_version(self) -> str | None:
@@ -190,14 +206,6 @@ class Config:
                     out[unquote(kind)] = body
         return out
 
-    def all_strings(self) -> Iterator[str]:
-        for collection in (self.variables, self.outputs, self.modules, self.resources, self.data):
-            for body in collection.values():
-                yield from strings(body)
-        yield from strings(self.locals)
-        for bodies in self.providers.values():
-            yield from strings(bodies)
-
 
 def _labelled(blocks: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
     for block in blocks:
@@ -211,8 +219,6 @@ def load_config(directory: Path) -> Config:
     for path in tf_files(directory):
         parsed = parse_file(path)
         for kind, blocks in parsed.items():
-            for name, _ in _labelled(blocks) if kind != "terraform" else []:
-                config.placement.append((path.name, kind, name))
             if kind == "variable":
                 config.variables.update(_labelled(blocks))
             elif kind == "output":
@@ -242,200 +248,25 @@ def load_config(directory: Path) -> Config:
 ################################################################################
 
 
-def structure_problems(directory: Path) -> list[str]:
-    """A module has main.tf, variables.tf, outputs.tf, versions.tf and README.md, and keeps
-    variables in variables.tf and outputs in outputs.tf."""
-    problems = [
-        f"{directory.name}: missing {name}"
-        for name in MODULE_FILES
-        if not (directory / name).is_file()
-    ]
-    for file_name, kind, name in load_config(directory).placement:
-        if kind == "variable" and file_name != "variables.tf":
-            problems.append(
-                f"{directory.name}: variable {name} declared in {file_name}, not variables.tf"
-            )
-        if kind == "output" and file_name != "outputs.tf":
-            problems.append(
-                f"{directory.name}: output {name} declared in {file_name}, not outputs.tf"
-            )
-    return problems
-
-
-def variable_problems(config: Config) -> list[str]:
-    """Every variable has a type and a non-empty description."""
-    problems = []
-    for name, body in config.variables.items():
-        if not str(body.get("type", "")).strip():
-            problems.append(f"{config.path.name}: variable {name} has no type")
-        if not unquote(body.get("description")).strip():
-            problems.append(f"{config.path.name}: variable {name} has no description")
-    return problems
-
-
-def output_problems(config: Config) -> list[str]:
-    """Every output has a non-empty description."""
-    return [
-        f"{config.path.name}: output {name} has no description"
-        for name, body in config.outputs.items()
-        if not unquote(body.get("description")).strip()
-    ]
-
-
-EXACT_VERSION = re.compile(r"^=?\s*v?\d+\.\d+\.\d+$")
-GIT_SHA_REF = re.compile(r"[?&]ref=([0-9a-f]{40}|v?\d+\.\d+\.\d+)$")
-REGISTRY_SOURCE = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+(//.*)?$")
-
-
-def module_source_problems(config: Config) -> list[str]:
-    """Module calls are local paths that exist, registry modules at an exact version, or git
-    sources at a commit SHA or exact tag."""
-    problems = []
-    for name, body in config.modules.items():
-        source = unquote(body.get("source"))
-        version = unquote(body.get("version")) if "version" in body else None
-        where = f"{config.path.name}: module {name}"
-        if source.startswith(("./", "../")):
-            if not (config.path / source).resolve().is_dir():
-                problems.append(f"{where}: local source {source} does not exist")
-        elif REGISTRY_SOURCE.match(source):
-            if version is None or not EXACT_VERSION.match(version):
-                problems.append(
-                    f"{where}: registry source {source} needs an exact version, got {version!r}"
-                )
-        elif source.startswith(("git::", "github.com/")):
-            if not GIT_SHA_REF.search(source):
-                problems.append(
-                    f"{where}: git source {source} is not pinned to a commit or exact tag"
-                )
-        else:
-            problems.append(f"{where}: unpinnable source {source!r}")
-    return problems
-
-
-NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
-VAR_REF = re.compile(rf"\bvar\.({NAME})")
-LOCAL_REF = re.compile(rf"\blocal\.({NAME})")
-MODULE_REF = re.compile(rf"\bmodule\.({NAME})(?:\.({NAME}))?")
-DATA_REF = re.compile(rf"\bdata\.([a-z][a-z0-9_]*)\.({NAME})")
-RESOURCE_REF = re.compile(rf"(?<![\w.])((?:{'|'.join(PROVIDER_PREFIXES)})_[a-z0-9_]+)\.({NAME})")
-
-
-def expression_parts(text: str) -> Iterator[str]:
-    """The expression text of a parsed value: all of a bare expression, only the ${...}
-    interpolations of a quoted string literal."""
-    if not (len(text) >= 2 and text[0] == text[-1] == '"'):
-        yield text
-        return
-    start = text.find("${")
-    while start != -1:
-        depth, index = 0, start + 1
-        while index < len(text):
-            if text[index] == "{":
-                depth += 1
-            elif text[index] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            index += 1
-        yield text[start + 2 : index]
-        start = text.find("${", index)
-
-
-def reference_problems(config: Config, callees: dict[str, Config] | None = None) -> list[str]:
-    """References name things that exist: variables, locals, data sources, resources, module
-    calls and their outputs; and every variable and local is used somewhere."""
-    callees = callees if callees is not None else local_callees(config)
-    where = config.path.name
-    problems: list[str] = []
-    used_vars: set[str] = set()
-    used_locals: set[str] = set()
-    for text in (part for value in config.all_strings() for part in expression_parts(value)):
-        for name in VAR_REF.findall(text):
-            used_vars.add(name)
-            if name not in config.variables:
-                problems.append(f"{where}: var.{name} is not declared")
-        for name in LOCAL_REF.findall(text):
-            used_locals.add(name)
-            if name not in config.locals:
-                problems.append(f"{where}: local.{name} is not declared")
-        for module, output in MODULE_REF.findall(text):
-            if module not in config.modules:
-                problems.append(f"{where}: module.{module} is not declared")
-            elif output and module in callees and output not in callees[module].outputs:
-                problems.append(f"{where}: module.{module} has no output {output}")
-        for rtype, name in DATA_REF.findall(text):
-            if (rtype, name) not in config.data:
-                problems.append(f"{where}: data.{rtype}.{name} is not declared")
-        for rtype, name in RESOURCE_REF.findall(text):
-            if (rtype, name) not in config.resources:
-                problems.append(f"{where}: {rtype}.{name} is not declared")
-    problems += [
-        f"{where}: variable {n} is never used" for n in config.variables if n not in used_vars
-    ]
-    problems += [f"{where}: local {n} is never used" for n in config.locals if n not in used_locals]
-    return sorted(set(problems))
-
-
-def local_callees(config: Config) -> dict[str, Config]:
-    callees = {}
-    for name, body in config.modules.items():
-        source = unquote(body.get("source"))
-        target = (config.path / source).resolve()
-        if source.startswith(("./", "../")) and target.is_dir():
-            callees[name] = load_config(target)
-    return callees
-
-
-def module_call_problems(config: Config, callees: dict[str, Config] | None = None) -> list[str]:
-    """Each call of a local module passes only inputs the module declares, and every input
-    the module requires (one without a default)."""
-    callees = callees if callees is not None else local_callees(config)
-    problems = []
-    for name, callee in callees.items():
-        args = set(config.modules[name]) - MODULE_META_ARGS
-        declared = set(callee.variables)
-        required = {v for v, body in callee.variables.items() if "default" not in body}
-        problems += [
-            f"{config.path.name}: module {name} has no input {a}" for a in sorted(args - declared)
-        ]
-        problems += [
-            f"{config.path.name}: module {name} is missing required input {r}"
-            for r in sorted(required - args)
-        ]
-    return problems
-
-
-def used_providers(config: Config) -> set[str]:
-    kinds = [rtype for rtype, _ in config.resources] + [rtype for rtype, _ in config.data]
-    return {kind.split("_", 1)[0] for kind in kinds} | set(config.providers)
-
-
 BOUNDED = re.compile(r"(~>|<|^=?\s*\d+\.\d+\.\d+$)")
 
 
-def version_problems(config: Config, *, root: bool) -> list[str]:
-    """required_version is set with an upper bound; every provider the configuration uses is
-    in required_providers with a source and a version constraint; roots bound every provider's
-    major version (~> or <)."""
+def version_bound_problems(config: Config, *, root: bool) -> list[str]:
+    """required_version has an upper bound; a root bounds every provider's major version
+    (~> or <). That the constraints exist at all is tflint's terraform_required_version and
+    terraform_required_providers."""
     where = config.path.name
     problems = []
-    required_version = config.required_version
-    if not required_version:
-        problems.append(f"{where}: no required_version")
-    elif "<" not in required_version and "~>" not in required_version:
+    required_version = config.required_version or ""
+    if "<" not in required_version and "~>" not in required_version:
         problems.append(f"{where}: required_version {required_version!r} has no upper bound")
-    providers = config.required_providers
-    for name in sorted(used_providers(config) - set(providers)):
-        problems.append(f"{where}: provider {name} is used but not in required_providers")
-    for name, spec in providers.items():
-        if not spec.get("source"):
-            problems.append(f"{where}: provider {name} has no source")
-        version = spec.get("version", "")
-        if not version:
-            problems.append(f"{where}: provider {name} has no version constraint")
-        elif root and not BOUNDED.search(version):
-            problems.append(f"{where}: provider {name} version {version!r} is not pinned (~> or <)")
+    if root:
+        for name, spec in config.required_providers.items():
+            version = spec.get("version", "")
+            if not BOUNDED.search(version):
+                problems.append(
+                    f"{where}: provider {name} version {version!r} is not pinned (~> or <)"
+                )
     return problems
 
 
