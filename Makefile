@@ -16,13 +16,13 @@ setup: ## install pinned dependencies and tools into .venv and .tools (idempoten
 	@bash .ci/setup.sh all
 
 lint: setup ## ruff (lint + format check) and mypy --strict
-	ruff check src tests benchmarks workflows terraform/policies
-	ruff format --check src tests benchmarks workflows terraform/policies
+	ruff check src tests benchmarks terraform/policies
+	ruff format --check src tests benchmarks terraform/policies
 	mypy src/slipway
 
 fmt: setup ## apply ruff formatting and safe fixes
-	ruff check --fix src tests benchmarks workflows terraform/policies
-	ruff format src tests benchmarks workflows terraform/policies
+	ruff check --fix src tests benchmarks terraform/policies
+	ruff format src tests benchmarks terraform/policies
 
 test: setup lint ## lint, then the whole test suite (unit, contract, integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,7 +33,7 @@ unit: setup ## only the tests that start no server
 demo: setup ## the loop on one machine: local stack up, validate, train, evaluate, register
 	slipway demo
 
-render: setup ## render the Hera workflows to workflows/rendered and the ml-workflows chart
+render: setup ## render the Hera workflows into the ml-workflows chart
 	slipway workflow render
 
 clean: ## stop local servers and remove local state (.slipway)

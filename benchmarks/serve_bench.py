@@ -96,7 +96,7 @@ def train_model(state: Path) -> Path:
     try:
         os.environ["MLFLOW_TRACKING_URI"] = server.url
         settings = load_settings()
-        client = tracking.client_for(settings.tracking)
+        client = tracking.connect(server.url)
         data = state / "train.csv"
         tables.write_table(synthetic.generate(3000, 1), data)
         result = run_pipeline(client, settings, data)

@@ -15,11 +15,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from slipway.config import load_settings
 from slipway.data import synthetic, tables
-from slipway.local.stack import LocalStack
 from slipway.pipeline.summary import render_summary
-from slipway.registry import tracking
+from slipway.runtime import Runtime
 from slipway.workflow import local_run
 
 TRAIN_SEED, REFERENCE_SEED, ROWS = 1, 2, 5000
@@ -39,32 +37,26 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run_demo(
-    state_dir: Path | None = None,
-    keep: bool = True,
-    echo: Callable[[str], None] = _stderr,
-) -> str:
-    stack = LocalStack(state_dir)
-    stack.up()
+def run_demo(runtime: Runtime, keep: bool = True, echo: Callable[[str], None] = _stderr) -> str:
+    runtime.start_local_stack()
     try:
-        settings = load_settings()
-        train, reference = demo_data(stack.state_dir / "demo")
-        result = local_run.run_training(stack, train, reference, target=DEMO_TARGET, echo=echo)
+        train, reference = demo_data(runtime.state_dir / "demo")
+        result = local_run.run_training(runtime, train, reference, target=DEMO_TARGET, echo=echo)
         result.raise_for_failure()
-        client = tracking.client_for(settings.tracking, stack.state_dir)
-        pipeline = local_run.pipeline_result(result, settings, client)
+        client = runtime.mlflow
+        pipeline = local_run.pipeline_result(result, runtime.settings, client)
         text = "\n".join(
             [
                 "",
                 "local run (the Argo WorkflowTemplate, walked by slipway's local executor)",
                 local_run.render_run(result),
                 "  (the canary needs live traffic: `slipway rollout start` runs it)",
-                render_summary(pipeline, settings, client.tracking_uri),
+                render_summary(pipeline, runtime.settings, client.tracking_uri),
             ]
         )
     finally:
         if not keep:
-            stack.down()
+            runtime.stack.down()
     if keep:
         text += (
             "\n\nThe local stack is still running: `slipway local status`, `slipway local down`."

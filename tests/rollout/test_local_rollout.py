@@ -25,6 +25,7 @@ from slipway.rollout import service
 from slipway.rollout.backends.local import DECISIONS_FILE, LocalBackend
 from slipway.rollout.controller import RolloutOutcome
 from slipway.rollout.gitops import serving_model
+from slipway.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +144,7 @@ def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
 
 
 def _rollout(world: World, setup: dict[str, Any], version: str, **faults: float) -> RolloutOutcome:
-    return service.start_rollout(setup["config"], world.state, version, **faults)
+    return service.start_rollout(Runtime.load(setup["config"], world.state), version, **faults)
 
 
 def _router(world: World) -> dict[str, Any]:

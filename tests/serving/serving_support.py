@@ -76,7 +76,7 @@ class World:
 
     def client(self) -> Any:
         os.environ["MLFLOW_TRACKING_URI"] = self.mlflow.url
-        return tracking.client_for(self.settings.tracking)
+        return tracking.connect(self.mlflow.url)
 
     def serve(self, version: str, env: dict[str, str] | None = None, name: str = "") -> Managed:
         """A predictor process for ``version`` on a free loopback port."""
@@ -121,7 +121,7 @@ def acquire(root: Path) -> World:
         LocalStack(state).add(mlflow)
         os.environ["MLFLOW_TRACKING_URI"] = mlflow.url
         settings = fast_settings()
-        client = tracking.client_for(settings.tracking)
+        client = tracking.connect(mlflow.url)
         versions, dirs, runs = [], {}, {}
         for seed in (1, 7):
             data = state / f"train-{seed}.csv"

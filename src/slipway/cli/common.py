@@ -1,8 +1,4 @@
-"""Pieces every ``slipway`` command module shares: common options and error handling.
-
-Kept apart from cli.py so that command modules (cli_serving) can import them without a
-circular import through the main app.
-"""
+"""What every command module shares: the common options, the runtime, error handling."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from slipway.errors import SlipwayError
+from slipway.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +22,11 @@ ConfigOpt = Annotated[
 StateOpt = Annotated[
     Path | None, typer.Option("--state-dir", help="Local stack state (default: .slipway).")
 ]
+
+
+def runtime(config: Path | None, state_dir: Path | None) -> Runtime:
+    """The composition root for one command: its settings and the platform it talks to."""
+    return Runtime.load(config, state_dir)
 
 
 def friendly(func: F) -> F:

@@ -1,8 +1,4 @@
-"""``slipway workflow render|run-local``: the Argo workflows, rendered or run on this machine.
-
-Registered on the main CLI at the end of cli.py; shared options come from cli_common so
-that this module never imports cli.py (an import cycle).
-"""
+"""``slipway workflow render|run-local``: the Argo workflows, rendered or run on this machine."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.cli.common import ConfigOpt, StateOpt, friendly
+from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
 
 workflow_app = typer.Typer(
     help="The Argo workflows: render them for the cluster, or run them here.",
@@ -34,7 +30,7 @@ def render(
     ] = False,
     root: Annotated[Path, typer.Option(help="Repository root.", file_okay=False)] = Path("."),
 ) -> None:
-    """Render the Hera definitions to workflows/rendered/ and the ml-workflows chart."""
+    """Render the Hera definitions into the ml-workflows chart (files/workflows/)."""
     from slipway.workflow import render as renderer
 
     if check:
@@ -65,33 +61,29 @@ def run_local(
     state_dir: StateOpt = None,
 ) -> None:
     """Run a workflow's DAG here: local executor, local stack (started if needed, left up)."""
-    from slipway.config import load_settings
     from slipway.errors import SlipwayError
-    from slipway.local.stack import LocalStack
     from slipway.pipeline.summary import render_summary
-    from slipway.registry import tracking
     from slipway.workflow import local_run
 
-    stack = LocalStack(state_dir)
-    stack.up()
+    if workflow is WorkflowName.drift and reference is None:
+        raise SlipwayError("the drift monitor needs --reference")
+    if workflow is WorkflowName.drift and until is not None:
+        raise SlipwayError("--until is for the training workflow")
+    rt = runtime(config, state_dir)
+    rt.start_local_stack()
 
     def progress(line: str) -> None:
         typer.echo(line, err=True)
 
     if workflow is WorkflowName.drift:
-        if reference is None:
-            raise SlipwayError("the drift monitor needs --reference")
-        if until is not None:
-            raise SlipwayError("--until is for the training workflow")
-        result = local_run.run_drift_monitor(stack, data, reference, config, progress)
+        assert reference is not None
+        result = local_run.run_drift_monitor(rt, data, reference, progress)
     else:
-        result = local_run.run_training(stack, data, reference, config, until, progress)
+        result = local_run.run_training(rt, data, reference, until, progress)
     typer.echo(local_run.render_run(result))
     sys.stdout.flush()
     result.raise_for_failure()
     names = {t.name for t in result.tasks if t.status == "Succeeded"}
     if {"validate-data", "register"} <= names:
-        settings = load_settings(config)
-        client = tracking.client_for(settings.tracking, stack.state_dir)
-        summary = local_run.pipeline_result(result, settings, client)
-        typer.echo(render_summary(summary, settings, client.tracking_uri))
+        summary = local_run.pipeline_result(result, rt.settings, rt.mlflow)
+        typer.echo(render_summary(summary, rt.settings, rt.mlflow.tracking_uri))

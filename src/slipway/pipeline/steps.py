@@ -98,6 +98,7 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
     Under torchrun every rank runs this step and trains its shard; only rank 0 writes to
     MLflow, and only rank 0 returns the model URI (the others return None).
     """
+    tracking.require_run(client, run_id)
     rank, world = distributed.init_from_env()
     contract = load_contract(settings.data.contract)
     parts = split(tables.read_table(data), settings)
@@ -142,6 +143,7 @@ def evaluate_step(
     client: MlflowClient, settings: Settings, run_id: str, data: Path
 ) -> evaluation.GateDecision:
     """Score the run's model and the current champion on the same held-out rows; gate."""
+    tracking.require_run(client, run_id)
     contract = load_contract(settings.data.contract)
     test = split(tables.read_table(data), settings).test
     y = _labels(test, contract)
@@ -170,7 +172,7 @@ def evaluate_step(
 
 
 def decision_of(client: MlflowClient, run_id: str) -> evaluation.GateDecision:
-    return evaluation.decision_from_tags(client.get_run(run_id).data.tags)
+    return evaluation.decision_from_tags(tracking.require_run(client, run_id).data.tags)
 
 
 def register_step(
@@ -180,7 +182,7 @@ def register_step(
     if not decision.passed:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return None
-    run = client.get_run(run_id)
+    run = tracking.require_run(client, run_id)
     tags = {
         "slipway.run_id": run_id,
         "slipway.data.digest": run.data.tags.get("slipway.data.digest", "unknown"),

@@ -1,9 +1,8 @@
-"""MLflow tracking: which server, and how a run records params, lineage and the model."""
+"""MLflow tracking: how a run records params, lineage and the model (runtime picks the server)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -14,13 +13,13 @@ from typing import Any
 import mlflow
 import pandas as pd
 import torch
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Run
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import slipway
-from slipway.config import TrackingSettings
-from slipway.errors import StackError, TrackingError
+from slipway.errors import TrackingError
 from slipway.registry.lineage import environment, git_commit
 from slipway.training.model_bundle import ModelBundle
 from slipway.training.trainer import EpochMetrics
@@ -30,30 +29,25 @@ MODEL_URI_TAG = "slipway.model_uri"
 SLIPWAY_SRC = Path(slipway.__file__).resolve().parent
 
 
-def resolve_tracking_uri(settings: TrackingSettings, state_dir: Path | None = None) -> str:
-    """The configured URI, else ``MLFLOW_TRACKING_URI``, else the running local stack's."""
-    if settings.tracking_uri:
-        return settings.tracking_uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    from slipway.local.stack import LocalStack
-
-    stack = LocalStack(state_dir) if state_dir else LocalStack()
-    uri = stack.tracking_uri()
-    if uri is None:
-        raise StackError(
-            "no MLflow tracking URI: set tracking.tracking_uri or MLFLOW_TRACKING_URI, "
-            "or start the local stack with `slipway local up`"
-        )
-    return uri
+def connect(tracking_uri: str, registry_uri: str | None = None) -> MlflowClient:
+    """A client for the MLflow server at ``tracking_uri`` (the runtime says which)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    if registry_uri:
+        mlflow.set_registry_uri(registry_uri)
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
 
 
-def client_for(settings: TrackingSettings, state_dir: Path | None = None) -> MlflowClient:
-    uri = resolve_tracking_uri(settings, state_dir)
-    mlflow.set_tracking_uri(uri)
-    if settings.registry_uri:
-        mlflow.set_registry_uri(settings.registry_uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=settings.registry_uri)
+def require_run(client: MlflowClient, run_id: str) -> Run:
+    """The run ``run_id``; a run id MLflow does not know is the user's to fix, not a crash."""
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise TrackingError(
+                f"MLflow at {client.tracking_uri} has no run {run_id} "
+                "(the run id comes from the validate step)"
+            ) from exc
+        raise
 
 
 def start_run(client: MlflowClient, experiment: str, run_name: str | None = None) -> str:
@@ -149,7 +143,7 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
 
 
 def model_uri_of(client: MlflowClient, run_id: str) -> str:
-    uri = client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
+    uri = require_run(client, run_id).data.tags.get(MODEL_URI_TAG)
     if not uri:
         raise TrackingError(f"run {run_id} has no logged model (tag {MODEL_URI_TAG} missing)")
     return str(uri)

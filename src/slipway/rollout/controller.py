@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.config import RolloutSettings
+from slipway.errors import RolloutError
 from slipway.registry import aliases
 from slipway.rollout.analysis import Action, Decision, Snapshot, Stats, Thresholds, check, decide
 from slipway.rollout.gitops import GitOpsRecorder, ServingModel
@@ -85,7 +86,13 @@ class StateFile:
     def read(self) -> dict[str, Any] | None:
         if not self.path.is_file():
             return None
-        data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise RolloutError(
+                f"corrupt rollout state {self.path}: {exc}; remove it (the InferenceService "
+                "or the router holds the live traffic split)"
+            ) from exc
         return data
 
 

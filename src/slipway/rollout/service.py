@@ -9,17 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from slipway.config import Settings, load_settings
 from slipway.errors import RolloutError, StackError
 from slipway.local.processes import Managed
-from slipway.local.stack import LocalStack
-from slipway.registry import aliases, tracking
+from slipway.registry import aliases
 from slipway.rollout.backends.kserve import KServeBackend
 from slipway.rollout.backends.local import CANARY, CHAMPION, LocalBackend
 from slipway.rollout.controller import RolloutController, RolloutOutcome, StateFile
 from slipway.rollout.gitops import GitOpsRecorder
 from slipway.rollout.ports import Backend, ModelTarget
 from slipway.rollout.prometheus import PrometheusClient
+from slipway.runtime import Runtime
 
 STATE_FILE = "rollout.json"
 
@@ -53,22 +52,8 @@ def ensure_event_log() -> None:
         events.propagate = False
 
 
-def _prometheus_url(settings: Settings, stack: LocalStack) -> str:
-    url = settings.rollout.prometheus_url or stack.prometheus_url()
-    if url is None:
-        raise StackError(
-            "no Prometheus: set rollout.prometheus_url, or start the local stack "
-            "(`slipway local up`)"
-        )
-    return url
-
-
-def make_backend(
-    settings: Settings,
-    stack: LocalStack,
-    config: Path | None,
-    canary_env: dict[str, str] | None = None,
-) -> Backend:
+def make_backend(runtime: Runtime, canary_env: dict[str, str] | None = None) -> Backend:
+    settings = runtime.settings
     r = settings.rollout
     if r.backend == "kserve":
         k = r.kserve
@@ -79,7 +64,7 @@ def make_backend(
             kubeconfig=k.kubeconfig,
             context=k.context,
         )
-    return LocalBackend(stack, config, canary_env)
+    return LocalBackend(runtime.stack, runtime.config_path, canary_env)
 
 
 class DemoTraffic:
@@ -121,17 +106,14 @@ class DemoTraffic:
 
 
 def start_rollout(
-    config: Path | None,
-    state_dir: Path | None,
+    runtime: Runtime,
     version: str | None,
     fault_error_rate: float = 0.0,
     fault_latency_ms: float = 0.0,
     traffic: float = 0.0,
 ) -> RolloutOutcome:
     ensure_event_log()
-    settings = load_settings(config)
-    stack = LocalStack(state_dir)
-    client = tracking.client_for(settings.tracking, state_dir)
+    settings, stack, client = runtime.settings, runtime.stack, runtime.mlflow
     name = settings.tracking.model_name
     champion_mv = aliases.version_by_alias(client, name, aliases.CHAMPION)
     if champion_mv is None:
@@ -144,7 +126,7 @@ def start_rollout(
     if version == str(champion_mv.version):
         raise RolloutError(f"version {version} is already the champion")
     local = settings.rollout.backend == "local"
-    cache = stack.state_dir / "models" if local else None
+    cache = runtime.model_cache_dir if local else None
     champion = target_for(client, name, str(champion_mv.version), cache)
     canary = target_for(client, name, version, cache)
     env = {}
@@ -152,12 +134,12 @@ def start_rollout(
         env["SLIPWAY_SERVING__FAULT_ERROR_RATE"] = str(fault_error_rate)
     if fault_latency_ms:
         env["SLIPWAY_SERVING__FAULT_LATENCY_MS"] = str(fault_latency_ms)
-    backend = make_backend(settings, stack, config, env)
+    backend = make_backend(runtime, env)
     if isinstance(backend, LocalBackend):
         backend.clear_abort()
     elif isinstance(backend, KServeBackend) and env:
         raise RolloutError("fault injection is for the local backend only")
-    prometheus = PrometheusClient(_prometheus_url(settings, stack))
+    prometheus = PrometheusClient(runtime.prometheus_url())
     controller = RolloutController(
         settings.rollout,
         backend,
@@ -181,14 +163,12 @@ def start_rollout(
         prometheus.close()
 
 
-def rollout_status(config: Path | None, state_dir: Path | None) -> dict[str, Any]:
-    settings = load_settings(config)
-    stack = LocalStack(state_dir)
-    state = StateFile(stack.state_dir / STATE_FILE).read()
+def rollout_status(runtime: Runtime) -> dict[str, Any]:
+    state = StateFile(runtime.state_dir / STATE_FILE).read()
     if state is None:
         return {"rollout": None, "message": "no rollout has run here"}
     try:
-        state["traffic_now"] = make_backend(settings, stack, config).traffic()
+        state["traffic_now"] = make_backend(runtime).traffic()
     except Exception as exc:  # status is best effort: show what is known, say what is not
         state["traffic_now"] = f"unavailable: {exc}"
     if (
@@ -199,12 +179,10 @@ def rollout_status(config: Path | None, state_dir: Path | None) -> dict[str, Any
     return state
 
 
-def abort_rollout(config: Path | None, state_dir: Path | None, wait: float) -> str:
-    settings = load_settings(config)
-    stack = LocalStack(state_dir)
-    state_file = StateFile(stack.state_dir / STATE_FILE)
+def abort_rollout(runtime: Runtime, wait: float) -> str:
+    state_file = StateFile(runtime.state_dir / STATE_FILE)
     state = state_file.read()
-    backend = make_backend(settings, stack, config)
+    backend = make_backend(runtime)
     running = (
         state is not None
         and state.get("decision") == "running"

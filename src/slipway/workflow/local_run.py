@@ -1,8 +1,9 @@
-"""slipway's workflows on the local stack: the executor wired to this machine.
+"""slipway's workflows on this machine: the executor wired to the runtime.
 
 The cluster gives each step pod the ``slipway-platform`` ConfigMap (the MLflow tracking
-URI); here the local stack stands in for it, and for the state folder the rollout uses.
-Workflow parameters that name cluster services get their local values.
+URI); here the runtime's platform config (the local stack's addresses) stands in for it,
+and for the state folder the rollout uses. Workflow parameters that name cluster services
+get their local values.
 """
 
 from __future__ import annotations
@@ -14,74 +15,61 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from slipway.config import Settings, load_settings
+from slipway.config import Settings
 from slipway.data.validation import DriftCheck, Finding, ValidationReport
-from slipway.errors import StackError
-from slipway.local.stack import LocalStack
 from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
+from slipway.runtime import Runtime
 from slipway.workflow import definitions, runner_scripts
 from slipway.workflow.local_executor import LocalExecutor, RunResult
 
 
-def platform_config_map(stack: LocalStack) -> dict[str, str]:
-    """The local ``slipway-platform``: where MLflow is, where the stack keeps its state."""
-    uri = stack.tracking_uri()
-    if uri is None:
-        raise StackError("the local stack is not running (start it with `slipway local up`)")
-    return {"MLFLOW_TRACKING_URI": uri, "SLIPWAY_HOME": str(stack.state_dir)}
-
-
-def executor(stack: LocalStack, echo: Callable[[str], None] | None = None) -> LocalExecutor:
+def executor(runtime: Runtime, echo: Callable[[str], None] | None = None) -> LocalExecutor:
     return LocalExecutor(
-        {runner_scripts.PLATFORM_CONFIGMAP: platform_config_map(stack)},
+        {runner_scripts.PLATFORM_CONFIGMAP: runtime.platform_config()},
         [definitions.train_and_promote()],
         echo,
     )
 
 
-def _common(settings: Settings, config: Path | None) -> dict[str, str]:
+def _common(runtime: Runtime) -> dict[str, str]:
     # The model name comes from the same settings the caller reads results with.
     return {
-        "config": str(config.resolve()) if config else "",
-        "model-name": settings.tracking.model_name,
+        "config": str(runtime.config_path or ""),
+        "model-name": runtime.settings.tracking.model_name,
     }
 
 
 def run_training(
-    stack: LocalStack,
+    runtime: Runtime,
     data: Path,
     reference: Path | None = None,
-    config: Path | None = None,
     target: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
     """slipway-train-and-promote here: one training process, the canary on the local backend."""
-    settings = load_settings(config)
-    arguments = _common(settings, config) | {
+    arguments = _common(runtime) | {
         "data": str(data.resolve()),
         "reference": str(reference.resolve()) if reference else "",
         "gpus": "1",
         "rollout-backend": "local",
-        "prometheus-url": stack.prometheus_url() or "",
+        "prometheus-url": runtime.prometheus_url(),
     }
-    return executor(stack, echo).run(definitions.train_and_promote(), arguments, target)
+    return executor(runtime, echo).run(definitions.train_and_promote(), arguments, target)
 
 
 def run_drift_monitor(
-    stack: LocalStack,
+    runtime: Runtime,
     data: Path,
     reference: Path,
-    config: Path | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
     """One run of slipway-drift-monitor: on drift, the training runs here too."""
-    settings = load_settings(config)
-    arguments = _common(settings, config) | {
+    arguments = _common(runtime) | {
         "data": str(data.resolve()),
         "reference": str(reference.resolve()),
     }
-    return executor(stack, echo).run(definitions.drift_monitor(), arguments)
+    return executor(runtime, echo).run(definitions.drift_monitor(), arguments)
 
 
 def _report(client: MlflowClient, run_id: str) -> ValidationReport:

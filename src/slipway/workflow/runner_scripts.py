@@ -38,7 +38,7 @@ from hera.workflows import models as m
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-    from slipway.config import Settings
+    from slipway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +113,11 @@ def _step(
 # ---------------------------------------------------------------- helpers the steps share
 
 
-def _settings(config: str) -> "Settings":
-    from slipway.config import load_settings
+def _runtime(config: str) -> "Runtime":
+    """The step's composition root: its settings, and the platform it runs on."""
+    from slipway.runtime import Runtime
 
-    return load_settings(Path(config) if config else None)
-
-
-def _client(settings: "Settings") -> "MlflowClient":
-    from slipway.registry import tracking
-
-    return tracking.client_for(settings.tracking)
+    return Runtime.load(_path(config))
 
 
 @contextlib.contextmanager
@@ -160,8 +155,8 @@ def validate_data(
     from slipway.errors import DataError
     from slipway.pipeline.steps import validate_step
 
-    settings = _settings(config)
-    outcome = validate_step(_client(settings), settings, Path(data), _path(reference))
+    runtime = _runtime(config)
+    outcome = validate_step(runtime.mlflow, runtime.settings, Path(data), _path(reference))
     print(outcome.report.to_table())
     if not outcome.report.passed:
         # The run is already FAILED with its report attached; the DAG must stop here.
@@ -217,8 +212,8 @@ def train(
     """Fit the model on the train split and log it to the run (DDP over the pod's GPUs)."""
     from slipway.pipeline.steps import train_step
 
-    settings = _settings(config)
-    client = _client(settings)
+    runtime = _runtime(config)
+    settings, client = runtime.settings, runtime.mlflow
     with _fails_run(client, run_id):
         model_uri = train_step(client, settings, run_id, Path(data))
     if model_uri:
@@ -234,8 +229,8 @@ def evaluate(
     """Score challenger and champion on the held-out rows and apply the gate."""
     from slipway.pipeline.steps import evaluate_step
 
-    settings = _settings(config)
-    client = _client(settings)
+    runtime = _runtime(config)
+    settings, client = runtime.settings, runtime.mlflow
     with _fails_run(client, run_id):
         decision = evaluate_step(client, settings, run_id, Path(data))
     print(json.dumps(decision.as_tags(), indent=2))
@@ -253,8 +248,8 @@ def register(
     """Register the model when its gate passed, and end the run either way."""
     from slipway.pipeline.steps import decision_of, register_step
 
-    settings = _settings(config)
-    client = _client(settings)
+    runtime = _runtime(config)
+    settings, client = runtime.settings, runtime.mlflow
     with _fails_run(client, run_id):
         registration = register_step(client, settings, run_id, decision_of(client, run_id))
     if registration is None:
@@ -286,7 +281,7 @@ def canary(
     """Canary, analyse, then promote or roll back: slipway.rollout's controller, to the end."""
     from slipway.rollout.service import start_rollout
 
-    outcome = start_rollout(_path(config), None, model_version)
+    outcome = start_rollout(_runtime(config), model_version)
     print(json.dumps(outcome.summary(), indent=2, default=str))
     # A rollback is the platform working as meant, not a failed step: the decision is the
     # output, and it is recorded on the model version, the backend and the event log.
@@ -316,7 +311,7 @@ def check_drift(
     from slipway.data.validation import validate
     from slipway.errors import DataError
 
-    settings = _settings(config)
+    settings = _runtime(config).settings
     frame = tables.read_table(Path(data))
     report = validate(
         frame,

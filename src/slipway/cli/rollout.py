@@ -1,0 +1,69 @@
+"""``slipway rollout start|status|abort``: a canary rollout of a model version."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
+
+rollout_app = typer.Typer(
+    help="Canary rollout of a model version: traffic steps gated on Prometheus metrics.",
+    no_args_is_help=True,
+)
+
+
+@rollout_app.command("start")
+@friendly
+def rollout_start(
+    version: Annotated[
+        str | None,
+        typer.Option(help="Model version to roll out (default: the `challenger` alias)."),
+    ] = None,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    fault_error_rate: Annotated[
+        float, typer.Option(help="TESTING: share of canary requests failed on purpose.")
+    ] = 0.0,
+    fault_latency_ms: Annotated[
+        float, typer.Option(help="TESTING: latency added to canary requests.")
+    ] = 0.0,
+    traffic: Annotated[
+        float,
+        typer.Option(help="Local backend: send this many synthetic requests per second."),
+    ] = 0.0,
+) -> None:
+    """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
+    from slipway.rollout.service import start_rollout
+
+    outcome = start_rollout(
+        runtime(config, state_dir), version, fault_error_rate=fault_error_rate,
+        fault_latency_ms=fault_latency_ms, traffic=traffic,
+    )  # fmt: skip
+    typer.echo(json.dumps(outcome.summary(), indent=2))
+    if outcome.decision != "promoted":
+        raise typer.Exit(2)
+
+
+@rollout_app.command("status")
+@friendly
+def rollout_status(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
+    """The current or last rollout: steps, metrics, decisions, traffic."""
+    from slipway.rollout.service import rollout_status as status
+
+    typer.echo(json.dumps(status(runtime(config, state_dir)), indent=2))
+
+
+@rollout_app.command("abort")
+@friendly
+def rollout_abort(
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the running rollout.")] = 30,
+) -> None:
+    """Roll the canary back now (the running rollout stops; champion unchanged)."""
+    from slipway.rollout.service import abort_rollout
+
+    typer.echo(abort_rollout(runtime(config, state_dir), wait))

@@ -1,0 +1,97 @@
+"""The composition root: what the library needs, built from the settings in one place.
+
+Library functions take typed values (``Settings``, an ``MlflowClient``, a rollout backend),
+never a config path; the CLI and the workflow steps turn paths into a ``Runtime`` and ask
+it for those values. This module is the only one that knows the local stack
+(``slipway.local``): on the cluster every address comes from the settings or the
+environment the pod is given, and the local stack is never looked at.
+
+Where each address comes from, first match wins:
+
+- MLflow: ``tracking.tracking_uri``, then ``MLFLOW_TRACKING_URI``, then the local stack's;
+- Prometheus: ``rollout.prometheus_url``, then the local stack's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slipway.config import Settings, load_settings
+from slipway.errors import StackError
+from slipway.local.stack import LocalStack, default_state_dir
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    state_dir: Path = field(default_factory=default_state_dir)
+    # The file the settings came from (none: the packaged config). Only what hands the
+    # configuration on to another process needs it: a workflow argument, a server command.
+    config_path: Path | None = None
+
+    @classmethod
+    def load(cls, config: Path | None = None, state_dir: Path | None = None) -> Runtime:
+        """From a config file (none: the packaged one) and a state folder (none: .slipway)."""
+        state = (state_dir or default_state_dir()).resolve()
+        if state.exists() and not state.is_dir():
+            raise StackError(f"state folder {state} is a file, not a folder")
+        return cls(load_settings(config), state, config.resolve() if config else None)
+
+    # ---------------------------------------------------------------- the local stack
+
+    @cached_property
+    def stack(self) -> LocalStack:
+        """The embedded default's servers (MLflow, Prometheus, model servers, router)."""
+        return LocalStack(self.state_dir)
+
+    def start_local_stack(self) -> None:
+        """Start what is not running of the local stack (a no-op when it all runs)."""
+        self.stack.up(scrape_interval=self.settings.rollout.scrape_interval_seconds)
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where registry versions are downloaded before a local server serves them."""
+        return self.state_dir / "models"
+
+    # ---------------------------------------------------------------- addresses
+
+    def tracking_uri(self) -> str:
+        configured = self.settings.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if configured:
+            return configured
+        uri = self.stack.tracking_uri()
+        if uri is None:
+            raise StackError(
+                "no MLflow tracking URI: set tracking.tracking_uri or MLFLOW_TRACKING_URI, "
+                "or start the local stack with `slipway local up`"
+            )
+        return uri
+
+    def prometheus_url(self) -> str:
+        url = self.settings.rollout.prometheus_url or self.stack.prometheus_url()
+        if url is None:
+            raise StackError(
+                "no Prometheus: set rollout.prometheus_url, or start the local stack "
+                "(`slipway local up`)"
+            )
+        return url
+
+    # ---------------------------------------------------------------- clients
+
+    @cached_property
+    def mlflow(self) -> MlflowClient:
+        from slipway.registry import tracking
+
+        return tracking.connect(self.tracking_uri(), self.settings.tracking.registry_uri)
+
+    def platform_config(self) -> dict[str, str]:
+        """What the cluster's ``slipway-platform`` ConfigMap gives each step pod, for this
+        machine: where MLflow is, and where the state folder is."""
+        return {"MLFLOW_TRACKING_URI": self.tracking_uri(), "SLIPWAY_HOME": str(self.state_dir)}
