@@ -7,7 +7,7 @@ import pytest
 
 from slipway.config import GateSettings
 from slipway.errors import TrackingError
-from slipway.training.evaluation import Metrics, decide, decision_from_tags, score
+from slipway.training.evaluation import Metrics, apply_gate, decision_from_tags, score
 
 GOOD = Metrics(accuracy=0.80, roc_auc=0.85, f1=0.75, log_loss=0.45)
 GATE = GateSettings(
@@ -34,7 +34,7 @@ GATE = GateSettings(
 def test_gate_scenarios(
     challenger: Metrics, champion: Metrics | None, passes: bool, reason: str | None
 ) -> None:
-    decision = decide(challenger, champion, GATE)
+    decision = apply_gate(challenger, champion, GATE)
     assert decision.passed is passes
     if reason:
         assert any(reason in r for r in decision.reasons), decision.reasons
@@ -43,7 +43,7 @@ def test_gate_scenarios(
 
 
 def test_decision_round_trips_through_tags() -> None:
-    decision = decide(GOOD, Metrics(0.8, 0.9, 0.75, 0.45), GATE)
+    decision = apply_gate(GOOD, Metrics(0.8, 0.9, 0.75, 0.45), GATE)
     tags = decision.as_tags()
     assert tags["gate.passed"] == "false"
     again = decision_from_tags(tags)

@@ -161,7 +161,7 @@ def evaluate_step(
         if champion_version is not None
         else None
     )
-    decision = evaluation.decide(challenger, champion, settings.gate)
+    decision = evaluation.apply_gate(challenger, champion, settings.gate)
     for key, value in challenger.as_dict().items():
         client.log_metric(run_id, f"test_{key}", value)
     for key, tag in decision.as_tags().items():

@@ -90,7 +90,7 @@ def decision_from_tags(tags: dict[str, str]) -> GateDecision:
     )
 
 
-def decide(challenger: Metrics, champion: Metrics | None, gate: GateSettings) -> GateDecision:
+def apply_gate(challenger: Metrics, champion: Metrics | None, gate: GateSettings) -> GateDecision:
     reasons: list[str] = []
     floors = {
         "accuracy": gate.min_accuracy,
