@@ -15,14 +15,15 @@ help: ## list the targets
 setup: ## install pinned dependencies and tools into .venv and .tools (idempotent)
 	@bash .ci/setup.sh all
 
-lint: setup ## ruff (lint + format check) and mypy --strict
-	ruff check src tests benchmarks terraform/policies
-	ruff format --check src tests benchmarks terraform/policies
+lint: setup ## ruff (lint + format check), mypy --strict, the import contracts
+	ruff check src tests benchmarks scripts terraform/policies
+	ruff format --check src tests benchmarks scripts terraform/policies
 	mypy src/slipway
+	lint-imports --no-logo --no-cache
 
 fmt: setup ## apply ruff formatting and safe fixes
-	ruff check --fix src tests benchmarks terraform/policies
-	ruff format src tests benchmarks terraform/policies
+	ruff check --fix src tests benchmarks scripts terraform/policies
+	ruff format src tests benchmarks scripts terraform/policies
 
 test: setup lint ## lint, then the whole test suite (unit, contract, integration)
 	$(PY) -m pytest $(PYTEST_ARGS)
