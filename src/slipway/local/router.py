@@ -45,7 +45,7 @@ _HOP_BY_HOP = {
 
 
 @dataclass(frozen=True)
-class Backend:
+class Upstream:
     name: str
     url: str
     weight: int
@@ -55,7 +55,7 @@ class Backend:
 class Table:
     """Backends with smooth weighted round robin (nginx's algorithm)."""
 
-    def __init__(self, backends: list[Backend]) -> None:
+    def __init__(self, backends: list[Upstream]) -> None:
         for b in backends:
             if b.weight < 0:
                 raise ValueError(f"backend {b.name}: negative weight")
@@ -65,7 +65,7 @@ class Table:
         self._current = [0] * len(backends)
         self._total = sum(b.weight for b in backends)
 
-    def pick(self, exclude: frozenset[str] = frozenset()) -> Backend | None:
+    def pick(self, exclude: frozenset[str] = frozenset()) -> Upstream | None:
         best, best_value = -1, 0
         total = 0
         for i, b in enumerate(self.backends):
@@ -82,7 +82,7 @@ class Table:
 
 
 class Router:
-    def __init__(self, backends: list[Backend] | None = None) -> None:
+    def __init__(self, backends: list[Upstream] | None = None) -> None:
         self.table = Table(backends or [])
         self.inflight: dict[str, int] = {}
         self.registry = CollectorRegistry()
@@ -128,7 +128,7 @@ class Router:
         }
 
     def configure(self, payload: Any) -> None:
-        backends = [Backend(**item) for item in payload["backends"]]
+        backends = [Upstream(**item) for item in payload["backends"]]
         self.table = Table(backends)  # one assignment: the switch is atomic on the loop
         self._set_weights_gauge()
         log.info("backends: %s", ", ".join(f"{b.name}={b.weight}" for b in backends))
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backends", default="[]", help="JSON list of backends")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    router = Router([Backend(**b) for b in json.loads(args.backends)])
+    router = Router([Upstream(**b) for b in json.loads(args.backends)])
     uvicorn.run(router, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
 
 
