@@ -11,6 +11,10 @@ import typer
 
 from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
 
+# The options of the steps that continue a run: the run id validate opened, and the data.
+RunIdOpt = Annotated[str, typer.Option(help="The pipeline's MLflow run (from the validate step).")]
+DataOpt = Annotated[Path, typer.Option(help="The data the run validated (.csv or .parquet).")]
+
 pipeline_app = typer.Typer(
     help="The training pipeline, whole or one step at a time.", no_args_is_help=True
 )
@@ -58,10 +62,7 @@ def pipeline_validate(
 @pipeline_app.command("train")
 @friendly
 def pipeline_train(
-    run_id: Annotated[str, typer.Option()],
-    data: Annotated[Path, typer.Option()],
-    config: ConfigOpt = None,
-    state_dir: StateOpt = None,
+    run_id: RunIdOpt, data: DataOpt, config: ConfigOpt = None, state_dir: StateOpt = None
 ) -> None:
     """Step 2: train and log the model (runs under torchrun for several processes)."""
     from slipway.pipeline.steps import train_step
@@ -75,10 +76,7 @@ def pipeline_train(
 @pipeline_app.command("evaluate")
 @friendly
 def pipeline_evaluate(
-    run_id: Annotated[str, typer.Option()],
-    data: Annotated[Path, typer.Option()],
-    config: ConfigOpt = None,
-    state_dir: StateOpt = None,
+    run_id: RunIdOpt, data: DataOpt, config: ConfigOpt = None, state_dir: StateOpt = None
 ) -> None:
     """Step 3: score challenger and champion on held-out rows; apply the gate."""
     from slipway.pipeline.steps import evaluate_step
@@ -91,9 +89,7 @@ def pipeline_evaluate(
 @pipeline_app.command("register")
 @friendly
 def pipeline_register(
-    run_id: Annotated[str, typer.Option()],
-    config: ConfigOpt = None,
-    state_dir: StateOpt = None,
+    run_id: RunIdOpt, config: ConfigOpt = None, state_dir: StateOpt = None
 ) -> None:
     """Step 4: register the run's model when its gate passed."""
     from slipway.pipeline.steps import decision_of, register_step

@@ -9,6 +9,18 @@ import typer
 
 from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
 
+VersionOpt = Annotated[
+    str | None, typer.Option(help="Model version to roll out (default: the `challenger` alias).")
+]
+# Test-only faults of the canary (the local backend), for rollback drills.
+FaultErrorRateOpt = Annotated[
+    float, typer.Option(help="TESTING: share of canary requests failed on purpose.")
+]
+FaultLatencyOpt = Annotated[float, typer.Option(help="TESTING: latency added to canary requests.")]
+TrafficOpt = Annotated[
+    float, typer.Option(help="Local backend: send this many synthetic requests per second.")
+]
+
 rollout_app = typer.Typer(
     help="Canary rollout of a model version: traffic steps gated on Prometheus metrics.",
     no_args_is_help=True,
@@ -18,22 +30,12 @@ rollout_app = typer.Typer(
 @rollout_app.command("start")
 @friendly
 def rollout_start(
-    version: Annotated[
-        str | None,
-        typer.Option(help="Model version to roll out (default: the `challenger` alias)."),
-    ] = None,
+    version: VersionOpt = None,
     config: ConfigOpt = None,
     state_dir: StateOpt = None,
-    fault_error_rate: Annotated[
-        float, typer.Option(help="TESTING: share of canary requests failed on purpose.")
-    ] = 0.0,
-    fault_latency_ms: Annotated[
-        float, typer.Option(help="TESTING: latency added to canary requests.")
-    ] = 0.0,
-    traffic: Annotated[
-        float,
-        typer.Option(help="Local backend: send this many synthetic requests per second."),
-    ] = 0.0,
+    fault_error_rate: FaultErrorRateOpt = 0.0,
+    fault_latency_ms: FaultLatencyOpt = 0.0,
+    traffic: TrafficOpt = 0.0,
 ) -> None:
     """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
     from slipway.rollout.service import start_rollout

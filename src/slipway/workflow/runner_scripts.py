@@ -59,28 +59,29 @@ MODEL_NAME_ENV = Env(
 NO_PROGRESS_ENV = Env(name="SLIPWAY_TRAINING__PROGRESS", value="false")
 
 
+# What the pod and each of its containers both say: a user of its own, never root, and the
+# container runtime's default seccomp profile.
+_NON_ROOT: dict[str, Any] = {
+    "run_as_non_root": True,
+    "run_as_user": RUN_AS,
+    "run_as_group": RUN_AS,
+    "seccomp_profile": m.SeccompProfile(type="RuntimeDefault"),
+}
+
+
 def container_security() -> m.SecurityContext:
     """The restricted profile: non-root, read-only root, no capabilities, RuntimeDefault."""
     return m.SecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUN_AS,
-        run_as_group=RUN_AS,
+        **_NON_ROOT,
         read_only_root_filesystem=True,
         allow_privilege_escalation=False,
         privileged=False,
         capabilities=m.Capabilities(drop=["ALL"]),
-        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
     )
 
 
 def pod_security() -> m.PodSecurityContext:
-    return m.PodSecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUN_AS,
-        run_as_group=RUN_AS,
-        fs_group=RUN_AS,
-        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
-    )
+    return m.PodSecurityContext(**_NON_ROOT, fs_group=RUN_AS)
 
 
 def _step(
