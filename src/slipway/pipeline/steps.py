@@ -112,7 +112,7 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
                 "split.train": len(parts.train),
                 "split.validation": len(parts.validation),
                 "split.test": len(parts.test),
-                "trainer.world_size": world,
+                "training.world_size": world,
             },
         )
 
