@@ -14,18 +14,21 @@ Where each address comes from, first match wins:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slipway.config import Settings, load_settings
-from slipway.errors import StackError
+from slipway.config import Settings, environ, load_settings
+from slipway.errors import RolloutError, StackError
+from slipway.local.processes import Managed
 from slipway.local.stack import LocalStack, default_state_dir
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
+
+    from slipway.rollout.ports import RolloutBackend
+    from slipway.rollout.prometheus import PrometheusClient
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Runtime:
     # ---------------------------------------------------------------- addresses
 
     def tracking_uri(self) -> str:
-        configured = self.settings.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        configured = self.settings.tracking.tracking_uri or environ().get("MLFLOW_TRACKING_URI")
         if configured:
             return configured
         uri = self.stack.tracking_uri()
@@ -95,3 +98,40 @@ class Runtime:
         """What the cluster's ``slipway-platform`` ConfigMap gives each step pod, for this
         machine: where MLflow is, and where the state folder is."""
         return {"MLFLOW_TRACKING_URI": self.tracking_uri(), "SLIPWAY_HOME": str(self.state_dir)}
+
+    # ---------------------------------------------------------------- the rollout
+
+    def rollout_backend(self, canary_env: dict[str, str] | None = None) -> RolloutBackend:
+        """The serving platform a rollout works on, from ``rollout.backend``: the one place
+        that chooses. ``canary_env``: variables for the canary's server (fault injection),
+        which only the local backend can start."""
+        r = self.settings.rollout
+        if r.backend == "kserve":
+            if canary_env:
+                raise RolloutError("fault injection is for the local backend only")
+            from slipway.rollout.backends.kserve import KServeBackend
+
+            k = r.kserve
+            return KServeBackend(
+                k.inference_service or self.settings.tracking.model_name,
+                k.namespace,
+                ready_timeout=k.ready_timeout_seconds,
+                kubeconfig=k.kubeconfig,
+                context=k.context,
+            )
+        from slipway.rollout.backends.local import LocalBackend
+
+        return LocalBackend(
+            self.stack, self.config_path, canary_env, model_cache_dir=self.model_cache_dir
+        )
+
+    def rollout_metrics(self) -> PrometheusClient:
+        """The rollout's metric source: the Prometheus the settings (or the stack) name."""
+        from slipway.rollout.prometheus import PrometheusClient
+
+        return PrometheusClient(self.prometheus_url())
+
+    @staticmethod
+    def process_alive(pid: int) -> bool:
+        """Whether the process ``pid`` (a rollout's, from its state file) still runs."""
+        return Managed("rollout", pid, 0, "", "", "").alive()

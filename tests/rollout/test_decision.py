@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from slipway.rollout.analysis import Action, Snapshot, Stats, Thresholds, check, decide
+from slipway.rollout.analysis import Action, Snapshot, Stats, Thresholds, find_breach, judge_window
 
 T = Thresholds(
     min_requests=50,
@@ -183,13 +183,13 @@ def test_end_of_window_decision(
     expected: Action,
     reason: str,
 ) -> None:
-    decision = decide(Snapshot(canary, champion), previous, extensions, T)
+    decision = judge_window(Snapshot(canary, champion), previous, extensions, T)
     assert decision.action is expected, decision.reason
     assert reason in decision.reason
 
 
 def test_several_breaches_are_listed() -> None:
-    decision = decide(Snapshot(s(200, 100, 700.0), HEALTHY), None, 0, T)
+    decision = judge_window(Snapshot(s(200, 100, 700.0), HEALTHY), None, 0, T)
     assert len(decision.breaches) == 3
 
 
@@ -203,12 +203,12 @@ def test_several_breaches_are_listed() -> None:
     ],
 )
 def test_mid_window_check_only_rolls_back(canary: Stats, expected: Action) -> None:
-    assert check(Snapshot(canary, HEALTHY), None, T).action is expected
+    assert find_breach(Snapshot(canary, HEALTHY), None, T).action is expected
 
 
 def test_baseline_is_carried_forward() -> None:
-    first = decide(Snapshot(s(100), HEALTHY), None, 0, T)
+    first = judge_window(Snapshot(s(100), HEALTHY), None, 0, T)
     assert first.baseline == HEALTHY
-    later = decide(Snapshot(s(100), s(0, 0, NAN)), first.baseline, 0, T)
+    later = judge_window(Snapshot(s(100), s(0, 0, NAN)), first.baseline, 0, T)
     assert later.baseline == HEALTHY
     assert later.to_dict()["action"] == "promote"

@@ -12,10 +12,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from slipway.config import GitOpsSettings
+from slipway.registry.model_version import ModelVersion
 from slipway.rollout.gitops import (
     GitOpsError,
     GitOpsRecorder,
-    ServingModel,
     serving_model,
     set_serving_model,
 )
@@ -38,7 +38,7 @@ models:
     canaryTrafficPercent: 0
     minReplicas: 1
 """
-PROMOTED = ServingModel("churn-classifier", "10", "run-abc", "s3://bucket/models/churn/10")
+PROMOTED = ModelVersion("churn-classifier", "10", "run-abc", "s3://bucket/models/churn/10")
 
 
 def test_edit_changes_only_the_three_keys_and_keeps_comments() -> None:

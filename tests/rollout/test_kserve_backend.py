@@ -20,7 +20,9 @@ import pytest
 from kubernetes import client as k8s
 
 from slipway.kube.manifests import validate_manifest
+from slipway.registry.model_version import ModelVersion
 from slipway.rollout.backends.kserve import (
+    A_ABORT,
     A_DECISION,
     A_PREVIOUS,
     KServeBackend,
@@ -28,14 +30,13 @@ from slipway.rollout.backends.kserve import (
     merge_patch,
     model_of,
 )
-from slipway.rollout.ports import ModelTarget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fakes import FakeKubernetes
 
 NS, NAME = "model-serving", "churn-classifier"
-CHAMPION = ModelTarget(NAME, "3", "run-3", "s3://bucket/models/churn/3")
-CANARY = ModelTarget(NAME, "4", "run-4", "s3://bucket/models/churn/4")
+CHAMPION = ModelVersion(NAME, "3", "run-3", "s3://bucket/models/churn/3")
+CANARY = ModelVersion(NAME, "4", "run-4", "s3://bucket/models/churn/4")
 
 
 def custom_container_isvc() -> dict[str, Any]:
@@ -186,11 +187,14 @@ def test_rollback_from_another_process_uses_the_recorded_previous_model(
     first = backend_for(url, crd_schema_dir)
     first.create(custom_container_isvc())
     first.deploy_canary(CANARY, CHAMPION, 10)
-    first.request_abort()
+    first.abort.request()
     other = backend_for(url, crd_schema_dir)  # e.g. `slipway rollout abort` elsewhere
-    assert other.abort_requested()
-    other.rollback()
+    assert other.abort.requested()
+    assert "previous model restored" in other.roll_back_from_records()
     assert model_of(_latest(api))["version"] == "3"
+    other.abort.clear()
+    assert not first.abort.requested()
+    assert A_ABORT not in _latest(api)["metadata"]["annotations"]
 
 
 def test_invalid_objects_are_refused_before_sending(

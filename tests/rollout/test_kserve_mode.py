@@ -22,10 +22,12 @@ from serving_support import MODEL, VALID, World
 from slipway.config import RolloutSettings
 from slipway.local.processes import Managed
 from slipway.registry import aliases
+from slipway.registry.model_version import ModelVersion
 from slipway.rollout.backends.kserve import A_DECISION, KServeBackend, model_of
 from slipway.rollout.controller import RolloutController
-from slipway.rollout.ports import ModelTarget
+from slipway.rollout.model_registry import MlflowChampion, MlflowTags
 from slipway.rollout.prometheus import PrometheusClient
+from slipway.rollout.records import BackendDecision
 
 pytestmark = pytest.mark.integration
 NS = "model-serving"
@@ -120,8 +122,18 @@ def fake_api() -> Iterator[tuple[FakeKubernetes, str]]:
         yield api, url
 
 
-def _target(world: World, version: str) -> ModelTarget:
-    return ModelTarget(MODEL, version, world.run_ids[version], f"s3://b/{version}")
+def _target(world: World, version: str) -> ModelVersion:
+    return ModelVersion(MODEL, version, world.run_ids[version], f"s3://b/{version}")
+
+
+def _controller(
+    settings: RolloutSettings, backend: KServeBackend, metrics: PrometheusClient, client: Any
+) -> RolloutController:
+    """The controller as `slipway rollout start` wires it on KServe, less the files."""
+    return RolloutController(
+        settings, backend, metrics, backend.abort, MlflowChampion(client),
+        recorders=[BackendDecision(backend), MlflowTags(client)],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("faulty", [True, False], ids=["erroring-canary", "good-canary"])
@@ -152,7 +164,7 @@ def test_kserve_mode_decides_through_promql(
         max_p99_ms=250,
     )  # fmt: skip
     prometheus = PrometheusClient(prometheus_url)
-    controller = RolloutController(settings, backend, prometheus, client)
+    controller = _controller(settings, backend, prometheus, client)
     try:
         with SplitLoad(api, champion, canary) as load:
             outcome = controller.run(_target(world, canary_v), _target(world, champion_v))
@@ -198,7 +210,7 @@ def test_losing_prometheus_mid_rollout_rolls_back(
     )  # fmt: skip
     backend.create(_isvc(champion_v, world.run_ids[champion_v]))
     dead = PrometheusClient(f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    controller = RolloutController(RolloutSettings(window_seconds=1), backend, dead, client)
+    controller = _controller(RolloutSettings(window_seconds=1), backend, dead, client)
     with pytest.raises(PrometheusError):
         controller.run(_target(world, canary_v), _target(world, champion_v))
     dead.close()

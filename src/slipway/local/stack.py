@@ -13,7 +13,6 @@ discovery picks up without a restart.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from slipway.config import environ
 from slipway.errors import StackError
 from slipway.local.processes import Managed, free_port, start
 
@@ -29,7 +29,7 @@ PROMETHEUS = "prometheus"
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("SLIPWAY_HOME", ".slipway")).resolve()
+    return Path(environ().get("SLIPWAY_HOME", ".slipway")).resolve()
 
 
 def mlflow_command(port: int, backend_store_uri: str, artifacts: Path) -> list[str]:
@@ -162,6 +162,34 @@ class LocalStack:
             svc = services.pop(old)
             services[new] = Managed(new, svc.pid, svc.port, svc.url, svc.health_url, svc.log)
             self._write(services)
+
+    def free_port(self) -> int:
+        """A free loopback port (for a server about to start)."""
+        return free_port()
+
+    def start_service(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        port: int,
+        health_path: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 90.0,
+    ) -> Managed:
+        """Start ``command`` (logging under ``logs/``), wait until
+        ``http://127.0.0.1:{port}{health_path}`` answers, and record it as ``name``."""
+        service = start(
+            name,
+            command,
+            port=port,
+            health_path=health_path,
+            log_dir=self.state_dir / "logs",
+            env=env,
+            timeout=timeout,
+        )
+        self.add(service)
+        return service
 
     def tracking_uri(self) -> str | None:
         mlflow = self.services().get(MLFLOW)

@@ -3,7 +3,7 @@
 Pure functions over plain values, no I/O, so that every rule is tested against a table of
 scenarios (tests/rollout/test_decision.py) and the controller only gathers numbers and acts.
 
-Rules, in order, for a canary window:
+Rules, in order, for a canary window (``judge_window``):
 1. Too few canary requests to judge: EXTEND the window, or ROLLBACK once the step has been
    extended ``max_extensions`` times (a canary that gets no traffic cannot be trusted).
 2. The canary's p99 above the absolute bound: ROLLBACK.
@@ -17,7 +17,7 @@ Rules, in order, for a canary window:
 5. Otherwise PROMOTE: the step passed (the controller moves to the next step, or, after
    the last one, promotes the version).
 
-While a window is still running, ``check`` applies rules 2-4 only, so that a breach rolls
+While a window is still running, ``find_breach`` applies rules 2-4 only, so that a breach rolls
 back at once instead of at the end of the window; it never promotes early.
 """
 
@@ -121,7 +121,7 @@ def _breaches(canary: Stats, baseline: Stats | None, t: Thresholds) -> list[str]
     return found
 
 
-def check(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Decision:
+def find_breach(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Decision:
     """Mid-window: ROLLBACK on a breach seen over enough requests, else CONTINUE."""
     baseline = baseline_of(snapshot, previous, t)
     if snapshot.canary.requests < t.min_requests:
@@ -132,7 +132,9 @@ def check(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Decision
     return Decision(Action.CONTINUE, "no breach so far", baseline=baseline)
 
 
-def decide(snapshot: Snapshot, previous: Stats | None, extensions: int, t: Thresholds) -> Decision:
+def judge_window(
+    snapshot: Snapshot, previous: Stats | None, extensions: int, t: Thresholds
+) -> Decision:
     """End of a window: PROMOTE (step passed), ROLLBACK or EXTEND."""
     baseline = baseline_of(snapshot, previous, t)
     canary = snapshot.canary

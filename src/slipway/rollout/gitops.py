@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 import subprocess
 from collections.abc import Callable
@@ -33,16 +34,11 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from slipway.config import GitOpsSettings
 from slipway.errors import GitOpsError
+from slipway.registry.model_version import ModelVersion
+from slipway.rollout.outcome import RolloutOutcome
+from slipway.rollout.records import BaseRecorder
 
-
-@dataclass(frozen=True)
-class ServingModel:
-    """What the values file says about one served model."""
-
-    name: str
-    version: str
-    run_id: str
-    storage_uri: str
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,7 @@ def _yaml() -> YAML:
     return yaml
 
 
-def set_serving_model(text: str, model: ServingModel) -> str:
+def set_serving_model(text: str, model: ModelVersion) -> str:
     """``text`` (a values file) with the item named ``model.name`` pointing at the model.
 
     Only ``modelVersion``, ``runId`` and ``storageUri`` of that item change; every other
@@ -89,11 +85,12 @@ def set_serving_model(text: str, model: ServingModel) -> str:
     return out.getvalue()
 
 
-def serving_model(text: str, name: str) -> ServingModel | None:
+def serving_model(text: str, name: str) -> ModelVersion | None:
+    """What the values file says about the served model ``name``."""
     data = YAML(typ="safe").load(text) or {}
     for item in data.get("models") or []:
         if isinstance(item, dict) and item.get("name") == name:
-            return ServingModel(
+            return ModelVersion(
                 name,
                 str(item.get("modelVersion", "")),
                 str(item.get("runId", "")),
@@ -239,7 +236,12 @@ class GitHub:
 # ---------------------------------------------------------------- the recorder
 
 
-class GitOpsRecorder:
+class GitOpsRecorder(BaseRecorder):
+    """The GitOps record of a promotion, as a rollout recorder (``promoted``) when
+    ``gitops.enabled``. On failure (no git, a refused push or pull request): the error is
+    kept on the outcome (``gitops: {"kind": "error", ...}``, tagged on the version) and
+    logged; the promotion stands, and git is told separately."""
+
     def __init__(self, settings: GitOpsSettings, repo_root: Path | None = None) -> None:
         self.settings = settings
         self.repo = (repo_root or settings.repo_dir).resolve()
@@ -251,7 +253,16 @@ class GitOpsRecorder:
     def branch_for(self, model: str, version: str) -> str:
         return self.settings.branch.format(model=model, version=version)
 
-    def record_promotion(self, model: ServingModel, reason: str) -> GitOpsRecord:
+    def promoted(self, outcome: RolloutOutcome, canary: ModelVersion) -> None:
+        if not self.settings.enabled:
+            return
+        try:
+            outcome.gitops = self.record_promotion(canary, outcome.reason).to_dict()
+        except Exception as exc:
+            log.warning("promotion not recorded in git: %s", exc)
+            outcome.gitops = {"kind": "error", "error": str(exc)}
+
+    def record_promotion(self, model: ModelVersion, reason: str) -> GitOpsRecord:
         s = self.settings
         branch = self.branch_for(model.name, model.version)
         title = f"Promote {model.name} to version {model.version} ({s.environment})"

@@ -1,4 +1,9 @@
-"""``slipway rollout start|status|abort``: the controller wired from configuration."""
+"""``slipway rollout start|status|abort``: the controller wired from a ``Runtime``.
+
+Wiring only: the runtime chooses and builds the backend (``Runtime.rollout_backend``) and
+the metric source; this module resolves the versions, assembles the recorders and runs
+the controller, or reads the records for ``status`` and ``abort``.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,26 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slipway.errors import RolloutError, StackError
-from slipway.local.processes import Managed
+from slipway.errors import RolloutError
 from slipway.registry import aliases
-from slipway.rollout.backends.kserve import KServeBackend
-from slipway.rollout.backends.local import CANARY, CHAMPION, LocalBackend
-from slipway.rollout.controller import RolloutController, RolloutOutcome, StateFile
+from slipway.registry.model_version import ModelVersion
+from slipway.rollout.controller import RolloutController, RolloutOutcome
 from slipway.rollout.gitops import GitOpsRecorder
-from slipway.rollout.ports import Backend, ModelTarget
-from slipway.rollout.prometheus import PrometheusClient
-from slipway.runtime import Runtime
+from slipway.rollout.model_registry import MlflowChampion, MlflowTags
+from slipway.rollout.outcome import RUNNING
+from slipway.rollout.records import EVENTS_LOGGER, BackendDecision, EventLog, StateFile
+
+if TYPE_CHECKING:
+    from slipway.runtime import Runtime
 
 STATE_FILE = "rollout.json"
 
 
-def target_for(client: Any, name: str, version: str, cache_dir: Path | None) -> ModelTarget:
+def target_for(
+    client: Any, name: str, version: str, cache_dir: Path | None, alias: str | None = None
+) -> ModelVersion:
     """A registered version as a serving target; downloaded into ``cache_dir`` if given."""
     from mlflow.exceptions import MlflowException
 
@@ -38,33 +46,18 @@ def target_for(client: Any, name: str, version: str, cache_dir: Path | None) -> 
         from slipway.serving.server import from_registry
 
         model_dir = from_registry(f"models:/{name}/{version}", cache_dir, client).model_dir
-    return ModelTarget(name, str(version), run_id, storage_uri, model_dir)
+    return ModelVersion(name, str(version), run_id, storage_uri, alias, model_dir)
 
 
 def ensure_event_log() -> None:
     """Decision lines reach stderr even when the CLI's log level hides INFO."""
-    events = logging.getLogger("slipway.rollout.events")
+    events = logging.getLogger(EVENTS_LOGGER)
     if not events.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         events.addHandler(handler)
         events.setLevel(logging.INFO)
         events.propagate = False
-
-
-def make_backend(runtime: Runtime, canary_env: dict[str, str] | None = None) -> Backend:
-    settings = runtime.settings
-    r = settings.rollout
-    if r.backend == "kserve":
-        k = r.kserve
-        return KServeBackend(
-            k.inference_service or settings.tracking.model_name,
-            k.namespace,
-            ready_timeout=k.ready_timeout_seconds,
-            kubeconfig=k.kubeconfig,
-            context=k.context,
-        )
-    return LocalBackend(runtime.stack, runtime.config_path, canary_env)
 
 
 class DemoTraffic:
@@ -113,54 +106,70 @@ def start_rollout(
     traffic: float = 0.0,
 ) -> RolloutOutcome:
     ensure_event_log()
-    settings, stack, client = runtime.settings, runtime.stack, runtime.mlflow
+    settings, client = runtime.settings, runtime.mlflow
     name = settings.tracking.model_name
     champion_mv = aliases.version_by_alias(client, name, aliases.CHAMPION)
     if champion_mv is None:
         raise RolloutError(f"{name} has no champion: nothing to compare a canary with")
+    canary_alias = None
     if version is None:
         challenger = aliases.version_by_alias(client, name, aliases.CHALLENGER)
         if challenger is None:
             raise RolloutError(f"{name} has no challenger; pass --version")
-        version = str(challenger.version)
+        version, canary_alias = str(challenger.version), aliases.CHALLENGER
     if version == str(champion_mv.version):
         raise RolloutError(f"version {version} is already the champion")
-    local = settings.rollout.backend == "local"
-    cache = runtime.model_cache_dir if local else None
-    champion = target_for(client, name, str(champion_mv.version), cache)
-    canary = target_for(client, name, version, cache)
     env = {}
     if fault_error_rate:
         env["SLIPWAY_SERVING__FAULT_ERROR_RATE"] = str(fault_error_rate)
     if fault_latency_ms:
         env["SLIPWAY_SERVING__FAULT_LATENCY_MS"] = str(fault_latency_ms)
-    backend = make_backend(runtime, env)
-    if isinstance(backend, LocalBackend):
-        backend.clear_abort()
-    elif isinstance(backend, KServeBackend) and env:
-        raise RolloutError("fault injection is for the local backend only")
-    prometheus = PrometheusClient(runtime.prometheus_url())
-    controller = RolloutController(
-        settings.rollout,
-        backend,
-        prometheus,
-        client,
-        GitOpsRecorder(settings.rollout.gitops),
-        StateFile(stack.state_dir / STATE_FILE),
-    )
-    events = logging.getLogger("slipway.rollout.events")
+    backend = runtime.rollout_backend(env)
     try:
-        if isinstance(backend, LocalBackend):
+        cache = backend.model_cache_dir()
+        champion = target_for(client, name, str(champion_mv.version), cache, aliases.CHAMPION)
+        canary = target_for(client, name, version, cache, canary_alias)
+        backend.abort.clear()
+        metrics = runtime.rollout_metrics()
+        controller = RolloutController(
+            settings.rollout,
+            backend,
+            metrics,
+            backend.abort,
+            MlflowChampion(client),
+            recorders=[
+                # In this order: the GitOps record first, so that the others carry it.
+                GitOpsRecorder(settings.rollout.gitops),
+                EventLog(),
+                BackendDecision(backend),
+                MlflowTags(client),
+                StateFile(runtime.state_dir / STATE_FILE, backend.traffic),
+            ],
+        )
+        try:
             url = backend.ensure_serving(champion)
-            events.info(f"router: {url}  (send requests here; the canary gets its share)")
+            if url is not None:
+                logging.getLogger(EVENTS_LOGGER).info(
+                    f"router: {url}  (send requests here; the canary gets its share)"
+                )
             if traffic > 0:
+                if url is None:
+                    raise RolloutError("--traffic is for the local backend only")
                 with DemoTraffic(url, name, traffic):
                     return controller.run(canary, champion)
-        elif traffic > 0:
-            raise RolloutError("--traffic is for the local backend only")
-        return controller.run(canary, champion)
+            return controller.run(canary, champion)
+        finally:
+            metrics.close()
     finally:
-        prometheus.close()
+        backend.close()
+
+
+def _running(runtime: Runtime, state: dict[str, Any] | None) -> bool:
+    return (
+        state is not None
+        and state.get("decision") == RUNNING
+        and runtime.process_alive(int(state["pid"]))
+    )
 
 
 def rollout_status(runtime: Runtime) -> dict[str, Any]:
@@ -168,13 +177,14 @@ def rollout_status(runtime: Runtime) -> dict[str, Any]:
     if state is None:
         return {"rollout": None, "message": "no rollout has run here"}
     try:
-        state["traffic_now"] = make_backend(runtime).traffic()
+        backend = runtime.rollout_backend()
+        try:
+            state["traffic_now"] = backend.traffic()
+        finally:
+            backend.close()
     except Exception as exc:  # status is best effort: show what is known, say what is not
         state["traffic_now"] = f"unavailable: {exc}"
-    if (
-        state.get("decision") == "running"
-        and not Managed("rollout", state["pid"], 0, "", "", "").alive()
-    ):
+    if state.get("decision") == RUNNING and not _running(runtime, state):
         state["decision"] = "interrupted"
     return state
 
@@ -182,42 +192,17 @@ def rollout_status(runtime: Runtime) -> dict[str, Any]:
 def abort_rollout(runtime: Runtime, wait: float) -> str:
     state_file = StateFile(runtime.state_dir / STATE_FILE)
     state = state_file.read()
-    backend = make_backend(runtime)
-    running = (
-        state is not None
-        and state.get("decision") == "running"
-        and Managed("rollout", state["pid"], 0, "", "", "").alive()
-    )
-    if running:
-        if isinstance(backend, LocalBackend | KServeBackend):
-            backend.request_abort()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            current = state_file.read() or {}
-            if current.get("decision") not in (None, "running"):
-                return f"rollout {current['decision']}: {current.get('reason', '')}"
-            time.sleep(0.5)
-    # Nobody is running the rollout (or it did not answer): roll back from here.
-    if isinstance(backend, LocalBackend):
-        return backend_force_rollback(backend)
-    if isinstance(backend, KServeBackend):
-        backend.rollback()
-        return "canary traffic set to 0 and the previous model restored"
-    raise RolloutError("unknown backend")
-
-
-def backend_force_rollback(backend: LocalBackend) -> str:
-    """Champion alone behind the router, canary stopped, from the stack's records."""
-    canary = backend.stack.services().get(CANARY)
-    champion = backend.stack.services().get(CHAMPION)
-    if champion is None:
-        raise StackError("no champion server is running; nothing to roll back to")
-    state = backend.router_state()
-    version = next(
-        (b["model_version"] for b in state["backends"] if b["name"] == CHAMPION), "unknown"
-    )
-    backend._put([(CHAMPION, champion, ModelTarget("", version, "", ""), 100)])
-    if canary is not None:
-        backend._drain(canary.url)
-        backend._stop(CANARY)
-    return "canary removed; the champion takes all traffic"
+    backend = runtime.rollout_backend()
+    try:
+        if _running(runtime, state):
+            backend.abort.request()
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                current = state_file.read() or {}
+                if current.get("decision") not in (None, RUNNING):
+                    return f"rollout {current['decision']}: {current.get('reason', '')}"
+                time.sleep(0.5)
+        # Nobody is running the rollout (or it did not answer): roll back from here.
+        return backend.roll_back_from_records()
+    finally:
+        backend.close()

@@ -16,38 +16,32 @@ import gc
 import logging
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slipway.config import ServingSettings
 from slipway.errors import ModelError, ServingError
+from slipway.registry.model_version import ModelVersion
 
 log = logging.getLogger(__name__)
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    name: str
-    version: str
-    run_id: str
-    model_dir: Path
-
-
-def from_dir(model_dir: Path, name: str, version: str | None, run_id: str | None) -> ModelSource:
+def from_dir(model_dir: Path, name: str, version: str | None, run_id: str | None) -> ModelVersion:
     if not model_dir.is_dir():
         raise ServingError(f"model folder {model_dir} does not exist")
-    return ModelSource(
+    return ModelVersion(
         name,
         version or os.environ.get("SLIPWAY_MODEL_VERSION", "unknown"),
         run_id or os.environ.get("SLIPWAY_RUN_ID", "unknown"),
-        model_dir,
+        # KServe's storage initializer fetched STORAGE_URI into the folder (the chart sets it).
+        storage_uri=os.environ.get("STORAGE_URI", ""),
+        model_dir=model_dir,
     )
 
 
-def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelSource:
+def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelVersion:
     """Resolve ``models:/name@alias`` (or ``/version``) and download the version once."""
     match = _MODELS_URI.match(uri)
     if not match:
@@ -73,7 +67,14 @@ def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelSource:
         mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{name}/{version}", dst_path=str(target)
         )
-    return ModelSource(name, version, run_id, target)
+    return ModelVersion(
+        name,
+        version,
+        run_id,
+        storage_uri=str(mv.source or ""),
+        alias=match["alias"],
+        model_dir=target,
+    )
 
 
 def _logging_config(access_log: bool) -> dict[str, Any]:
@@ -90,8 +91,11 @@ def _logging_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def build_model(source: ModelSource, settings: ServingSettings) -> Any:
+def build_model(source: ModelVersion, settings: ServingSettings) -> Any:
     from slipway.serving.predictor import SlipwayModel
+
+    if source.model_dir is None:
+        raise ServingError(f"no local copy of {source.name} version {source.version} to serve")
 
     model = SlipwayModel(
         source.name,
@@ -153,7 +157,7 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (in a pod the server must answer on th
 
 
 def run(
-    source: ModelSource,
+    source: ModelVersion,
     settings: ServingSettings,
     http_port: int = 8080,
     host: str = ALL_INTERFACES,

@@ -1,5 +1,9 @@
 """The rollout's cluster backend: a KServe InferenceService in Knative deployment mode.
 
+``KServeBackend`` is a whole ``slipway.rollout.ports.RolloutBackend``: traffic router,
+abort signal (``AbortAnnotation``), decision record (an annotation) and a rollback from
+the records the InferenceService carries (``slipway.io/previous-model``).
+
 KServe's canary mechanics: changing the predictor spec creates a new Knative revision;
 ``canaryTrafficPercent: N`` sends N% to that latest revision and the rest to the last
 revision that was rolled out; removing the field sends everything to the latest. So:
@@ -30,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.errors import KServeError
-from slipway.rollout.ports import ModelTarget
+from slipway.registry.model_version import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ def model_of(isvc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_patch(isvc: dict[str, Any], target: ModelTarget) -> dict[str, Any]:
+def model_patch(isvc: dict[str, Any], target: ModelVersion) -> dict[str, Any]:
     """The merge patch that makes ``isvc`` serve ``target`` (canary field untouched)."""
     predictor = isvc.get("spec", {}).get("predictor", {})
     spec: dict[str, Any] = {
@@ -148,6 +152,7 @@ class KServeBackend:
         self.sleep = sleep
         self.previous: dict[str, Any] | None = None
         self.sent: list[dict[str, Any]] = []  # every object/patch sent, for audit and tests
+        self._abort = AbortAnnotation(self)
 
     # ------------------------------------------------------------------ API calls
 
@@ -241,7 +246,7 @@ class KServeBackend:
 
     # ------------------------------------------------------------------ Backend
 
-    def deploy_canary(self, canary: ModelTarget, champion: ModelTarget, percent: int) -> None:
+    def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
         isvc = self.get()
         self.previous = model_of(isvc) | {"name": champion.name}
         if not self.previous["storage_uri"]:
@@ -279,7 +284,7 @@ class KServeBackend:
         if previous is None:
             log.warning("no record of the previous model: canary left at 0%% traffic")
             return
-        target = ModelTarget(
+        target = ModelVersion(
             previous["name"], previous["version"], previous["run_id"], previous["storage_uri"]
         )
         patch = model_patch(isvc, target)
@@ -287,13 +292,49 @@ class KServeBackend:
         self.patch(patch)
         self.wait_ready(100)
 
+    def roll_back_from_records(self) -> str:
+        # The previous model from the annotation deploy_canary left, not from memory.
+        self.previous = None
+        self.rollback()
+        return "canary traffic set to 0 and the previous model restored"
+
     def record_decision(self, record: dict[str, Any]) -> None:
         value = json.dumps(record, sort_keys=True, separators=(",", ":"))
         self.patch({"metadata": {"annotations": {A_DECISION: value[:4000]}}})
 
-    def abort_requested(self) -> bool:
-        annotations = self.get().get("metadata", {}).get("annotations") or {}
-        return str(annotations.get(A_ABORT, "")).lower() == "true"
+    @property
+    def abort(self) -> AbortAnnotation:
+        return self._abort
 
-    def request_abort(self) -> None:
-        self.patch({"metadata": {"annotations": {A_ABORT: "true"}}})
+    def model_cache_dir(self) -> Path | None:
+        return None  # KServe's storage initializer fetches the storage URI in the pod
+
+    def ensure_serving(self, champion: ModelVersion) -> str | None:
+        # The InferenceService serves the champion already; clients call its own URL.
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class AbortAnnotation:
+    """The abort signal on KServe: ``slipway.io/rollout-abort: "true"`` on the
+    InferenceService, so that ``slipway rollout abort`` works from anywhere with API
+    access. ``deploy_canary`` removes it too."""
+
+    def __init__(self, backend: KServeBackend) -> None:
+        self.backend = backend
+
+    def _value(self) -> str:
+        annotations = self.backend.get().get("metadata", {}).get("annotations") or {}
+        return str(annotations.get(A_ABORT, ""))
+
+    def requested(self) -> bool:
+        return self._value().lower() == "true"
+
+    def request(self) -> None:
+        self.backend.patch({"metadata": {"annotations": {A_ABORT: "true"}}})
+
+    def clear(self) -> None:
+        if self._value():
+            self.backend.patch({"metadata": {"annotations": {A_ABORT: None}}})

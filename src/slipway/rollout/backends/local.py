@@ -7,6 +7,12 @@ Clients call the router; the router's table is the traffic split.
 
 A server leaves only after the router has taken it out of the table and its in-flight
 requests have finished, so no request is dropped by a promotion or a rollback.
+
+``LocalBackend`` is a whole ``slipway.rollout.ports.RolloutBackend``: traffic router, abort
+signal (``AbortFile``, a file in the state folder), decision record (an append-only
+.jsonl there) and a rollback from the stack's records. It never imports slipway.local:
+what it needs of the stack is ``LocalServices``, which ``slipway.local.stack.LocalStack``
+implements (the composition root, slipway.runtime, hands it over).
 """
 
 from __future__ import annotations
@@ -15,16 +21,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from slipway.errors import StackError
-from slipway.local import processes
-from slipway.local.processes import Managed, free_port
-from slipway.local.stack import LocalStack
-from slipway.rollout.ports import ModelTarget
+from slipway.registry.model_version import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,71 @@ ABORT_FILE = "rollout.abort"
 DECISIONS_FILE = "rollout-decisions.jsonl"
 
 
-def server_command(target: ModelTarget, port: int, config: Path | None) -> list[str]:
+class RunningService(Protocol):
+    """One server of the local stack."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+class LocalServices(Protocol):
+    """What the local backend needs from the local stack."""
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    def services(self) -> Mapping[str, RunningService]:
+        """The running services, by name."""
+
+    def free_port(self) -> int:
+        """A free loopback port."""
+
+    def start_service(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        port: int,
+        health_path: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 90.0,
+    ) -> RunningService:
+        """Start ``command``, wait until its health URL answers, record it as ``name``."""
+
+    def remove(self, name: str) -> RunningService | None:
+        """Forget a service (and its scrape target); the caller stops it."""
+
+    def rename(self, old: str, new: str) -> None: ...
+
+    def register_target(self, name: str, port: int) -> None:
+        """Have Prometheus scrape ``127.0.0.1:port/metrics``."""
+
+    def unregister_target(self, name: str) -> None: ...
+
+
+class AbortFile:
+    """The abort signal on the local stack: a file in the state folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def requested(self) -> bool:
+        return self.path.exists()
+
+    def request(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(str(time.time()), encoding="utf-8")
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def server_command(target: ModelVersion, port: int, config: Path | None) -> list[str]:
     if target.model_dir is None:
         raise StackError(f"no local copy of {target.name} version {target.version}")
     command = [
@@ -53,42 +121,43 @@ def server_command(target: ModelTarget, port: int, config: Path | None) -> list[
 class LocalBackend:
     def __init__(
         self,
-        stack: LocalStack,
+        stack: LocalServices,
         config: Path | None = None,
         canary_env: dict[str, str] | None = None,
         drain_timeout: float = 30.0,
         start_timeout: float = 120.0,
+        model_cache_dir: Path | None = None,
     ) -> None:
         self.stack = stack
         self.config = config
+        self._model_cache_dir = model_cache_dir or stack.state_dir / "models"
+        self._abort = AbortFile(stack.state_dir / ABORT_FILE)
         self.canary_env = dict(canary_env or {})
         self.drain_timeout = drain_timeout
         self.start_timeout = start_timeout
         self._http = httpx.Client(timeout=10.0)
-        self.champion: ModelTarget | None = None
-        self.canary: ModelTarget | None = None
+        self.champion: ModelVersion | None = None
+        self.canary: ModelVersion | None = None
 
     # ------------------------------------------------------------------ processes
 
-    def _service(self, name: str) -> Managed | None:
+    def _service(self, name: str) -> RunningService | None:
         return self.stack.services().get(name)
 
-    def _start_server(self, role: str, target: ModelTarget, env: dict[str, str]) -> Managed:
-        port = free_port()
-        managed = processes.start(
+    def _start_server(self, role: str, target: ModelVersion, env: dict[str, str]) -> RunningService:
+        port = self.stack.free_port()
+        managed = self.stack.start_service(
             role,
             server_command(target, port, self.config),
             port=port,
             health_path=f"/v2/models/{target.name}/ready",
-            log_dir=self.stack.state_dir / "logs",
             env=env,
             timeout=self.start_timeout,
         )
-        self.stack.add(managed)
         self.stack.register_target(role, port)
         return managed
 
-    def _served_version(self, service: Managed) -> str | None:
+    def _served_version(self, service: RunningService) -> str | None:
         try:
             response = self._http.get(f"{service.url}/v2/models/{self._name()}")
             versions = response.json().get("versions") or [None]
@@ -106,7 +175,7 @@ class LocalBackend:
             raise StackError("the local router is not running")
         return router.url
 
-    def ensure_serving(self, champion: ModelTarget) -> str:
+    def ensure_serving(self, champion: ModelVersion) -> str:
         """Champion server and router up (started when missing); the router's URL."""
         self.champion = champion
         server = self._service(CHAMPION)
@@ -117,24 +186,23 @@ class LocalBackend:
             server = self._start_server(CHAMPION, champion, {})
         router = self._service(ROUTER)
         if router is None:
-            port = free_port()
-            router = processes.start(
+            port = self.stack.free_port()
+            router = self.stack.start_service(
                 ROUTER,
                 [sys.executable, "-m", "slipway.local.router", "--port", str(port)],
                 port=port,
                 health_path="/-/router/health",
-                log_dir=self.stack.state_dir / "logs",
                 timeout=self.start_timeout,
             )
-            self.stack.add(router)
             self.stack.register_target(ROUTER, port)
-        self._put([(CHAMPION, server, champion, 100)])
+        self._put([(CHAMPION, server, champion.version, 100)])
         return router.url
 
-    def _put(self, entries: list[tuple[str, Managed, ModelTarget, int]]) -> None:
+    def _put(self, entries: list[tuple[str, RunningService, str, int]]) -> None:
+        """The router's table: (role, server, model version, weight) per backend."""
         backends = [
-            {"name": role, "url": svc.url, "weight": weight, "model_version": target.version}
-            for role, svc, target, weight in entries
+            {"name": role, "url": svc.url, "weight": weight, "model_version": version}
+            for role, svc, version, weight in entries
         ]
         response = self._http.put(f"{self.router_url()}/-/router", json={"backends": backends})
         if response.status_code != 200:
@@ -157,7 +225,7 @@ class LocalBackend:
         if service is not None:
             service.stop()
 
-    def _require(self, role: str) -> Managed:
+    def _require(self, role: str) -> RunningService:
         service = self._service(role)
         if service is None:
             raise StackError(f"{role} is not running")
@@ -165,7 +233,7 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ Backend
 
-    def deploy_canary(self, canary: ModelTarget, champion: ModelTarget, percent: int) -> None:
+    def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
         self.ensure_serving(champion)
         if self._service(CANARY) is not None:
             self._stop(CANARY)  # left over from an interrupted rollout
@@ -178,8 +246,8 @@ class LocalBackend:
         assert self.canary is not None
         self._put(
             [
-                (CHAMPION, self._require(CHAMPION), self.champion, 100 - percent),
-                (CANARY, self._require(CANARY), self.canary, percent),
+                (CHAMPION, self._require(CHAMPION), self.champion.version, 100 - percent),
+                (CANARY, self._require(CANARY), self.canary.version, percent),
             ]
         )
 
@@ -189,7 +257,7 @@ class LocalBackend:
     def promote(self) -> None:
         assert self.canary is not None
         canary, old = self._require(CANARY), self._require(CHAMPION)
-        self._put([(CHAMPION, canary, self.canary, 100)])
+        self._put([(CHAMPION, canary, self.canary.version, 100)])
         self._drain(old.url)
         self._stop(CHAMPION)
         self.stack.unregister_target(CANARY)
@@ -200,7 +268,7 @@ class LocalBackend:
     def rollback(self) -> None:
         assert self.champion is not None
         champion = self._require(CHAMPION)
-        self._put([(CHAMPION, champion, self.champion, 100)])
+        self._put([(CHAMPION, champion, self.champion.version, 100)])
         canary = self._service(CANARY)
         if canary is not None:
             self._drain(canary.url)
@@ -213,14 +281,34 @@ class LocalBackend:
         with path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(record, sort_keys=True) + "\n")
 
-    def abort_requested(self) -> bool:
-        return (self.stack.state_dir / ABORT_FILE).exists()
+    def roll_back_from_records(self) -> str:
+        """Champion alone behind the router, canary stopped, from the stack's records
+        (stack.json and the router's table), not from this object's memory."""
+        canary = self._service(CANARY)
+        champion = self._service(CHAMPION)
+        if champion is None:
+            raise StackError("no champion server is running; nothing to roll back to")
+        version = next(
+            (
+                str(b["model_version"])
+                for b in self.router_state()["backends"]
+                if b["name"] == CHAMPION
+            ),
+            "unknown",
+        )
+        self._put([(CHAMPION, champion, version, 100)])
+        if canary is not None:
+            self._drain(canary.url)
+            self._stop(CANARY)
+        self.canary = None
+        return "canary removed; the champion takes all traffic"
 
-    def request_abort(self) -> None:
-        (self.stack.state_dir / ABORT_FILE).write_text(str(time.time()), encoding="utf-8")
+    @property
+    def abort(self) -> AbortFile:
+        return self._abort
 
-    def clear_abort(self) -> None:
-        (self.stack.state_dir / ABORT_FILE).unlink(missing_ok=True)
+    def model_cache_dir(self) -> Path | None:
+        return self._model_cache_dir
 
     def close(self) -> None:
         self._http.close()

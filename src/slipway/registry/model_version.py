@@ -1,0 +1,28 @@
+"""One registered model version, as every part of the platform refers to it.
+
+Serving loads it (``model_dir``), the rollout deploys and compares it (``storage_uri``,
+``version``) and the GitOps record writes it into git (``version``, ``run_id``,
+``storage_uri``). This module imports nothing heavy (no MLflow, torch or pandas): the
+predictor imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    run_id: str
+    storage_uri: str = ""  # where the platform fetches the model from (KServe's storageUri)
+    alias: str | None = None  # the registry alias it was found by, when known
+    model_dir: Path | None = None  # a local copy (a local model server serves from it)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["model_dir"] = str(self.model_dir) if self.model_dir else None
+        return out

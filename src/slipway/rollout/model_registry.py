@@ -1,0 +1,51 @@
+"""The rollout and the MLflow model registry: the ``champion`` alias moved on promotion,
+and the rollout's tags on the candidate version."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slipway.registry import aliases
+from slipway.registry.model_version import ModelVersion
+from slipway.rollout.outcome import RolloutOutcome, StepRecord
+from slipway.rollout.records import BaseRecorder
+
+TAG_LIMIT = 5000  # MLflow refuses longer tag values
+
+
+class MlflowChampion:
+    """``ChampionRegistry`` over MLflow. Not a record: a failure here propagates (the
+    promotion did not complete)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def promote(self, model: ModelVersion, reason: str) -> None:
+        aliases.promote(self.client, model.name, model.version, f"rollout: {reason}")
+
+
+class MlflowTags(BaseRecorder):
+    """``slipway.rollout.status|step.N|gitops|analysis|reason|finished_at`` on the
+    candidate version. On failure (MLflow down): the remaining tags of that point are not
+    written; the rollout, and a rollback, go on."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _tag(self, outcome: RolloutOutcome, key: str, value: str) -> None:
+        self.client.set_model_version_tag(outcome.model, outcome.version, key, value[:TAG_LIMIT])
+
+    def started(self, outcome: RolloutOutcome, steps: list[int]) -> None:
+        self._tag(outcome, "slipway.rollout.status", "running")
+
+    def step_passed(self, outcome: RolloutOutcome, number: int, step: StepRecord) -> None:
+        self._tag(outcome, f"slipway.rollout.step.{number}", f"{step.percent}%: {step.reason}")
+
+    def finished(self, outcome: RolloutOutcome) -> None:
+        if outcome.gitops is not None:
+            self._tag(outcome, "slipway.rollout.gitops", json.dumps(outcome.gitops))
+        self._tag(outcome, "slipway.rollout.status", outcome.decision)
+        self._tag(outcome, "slipway.rollout.analysis", outcome.decision)
+        self._tag(outcome, "slipway.rollout.reason", outcome.reason)
+        self._tag(outcome, "slipway.rollout.finished_at", f"{outcome.finished_at:.3f}")
