@@ -3,20 +3,65 @@
 Every knob of training, validation, gating and tracking lives here, so the training code
 hard-codes nothing. Environment variables win over the file: ``SLIPWAY_TRAINING__EPOCHS=5``
 overrides ``training.epochs``. An unknown or invalid key fails with its dotted path named.
+
+``environ()`` is the environment slipway reads (settings, ``SLIPWAY_HOME``,
+``MLFLOW_TRACKING_URI``): the process's, overlaid by the variables of the workflow step
+running in this context, which the local executor gives a step with ``step_environment``
+instead of changing ``os.environ`` for the whole process.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from slipway.errors import ConfigError
+
+_STEP_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "slipway_step_environment", default=None
+)
+
+
+def environ() -> Mapping[str, str]:
+    """``os.environ``, overlaid by the running step's variables (see ``step_environment``)."""
+    step = _STEP_ENVIRONMENT.get()
+    return os.environ if step is None else {**os.environ, **step}
+
+
+@contextmanager
+def step_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` on top of ``os.environ`` for ``environ()`` in this context only (this
+    thread or task), until the block ends; ``os.environ`` itself is never changed."""
+    token = _STEP_ENVIRONMENT.set(dict(values))
+    try:
+        yield
+    finally:
+        _STEP_ENVIRONMENT.reset(token)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading ``environ()`` instead of os.environ."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            environ(), self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
 
 
 class _Section(BaseModel):
@@ -237,7 +282,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (passed as init kwargs), not the other way round.
-        return env_settings, init_settings
+        return _EnvironSource(settings_cls), init_settings
 
 
 DEFAULT_CONFIG = "demo-config.yaml"

@@ -7,6 +7,9 @@ feature outside the supported subset is refused before any step runs.
 
 # No `from __future__ import annotations`: Hera reads the fake steps' annotations as objects.
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -24,8 +27,11 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from slipway.config import environ, load_settings
 from slipway.errors import StepFailed, WorkflowError
-from slipway.workflow.local_executor import (
+from slipway.local.stack import default_state_dir
+from slipway.runtime import Runtime
+from slipway.workflow.executor import (
     LocalExecutor,
     compile_workflow,
     evaluate_when,
@@ -73,7 +79,7 @@ def explode(reason: str = "boom") -> None:
 )
 def read_env(tag: str) -> Annotated[str, Parameter(name="seen")]:
     names = ("FAKE_MODEL", "FAKE_INPUT", "FAKE_TOKEN", "FAKE_URI")
-    return ",".join(f"{n}={os.environ.get(n, '-')}" for n in names)
+    return ",".join(f"{n}={environ().get(n, '-')}" for n in names)
 
 
 def _workflow(build: object, arguments: list[Parameter] | None = None) -> WorkflowTemplate:
@@ -195,10 +201,101 @@ def test_env_env_from_and_optional_secrets_as_a_pod_would_see_them(
     assert result.task("read-env").outputs["seen"] == (
         "FAKE_MODEL=m1,FAKE_INPUT=t1,FAKE_TOKEN=-,FAKE_URI=http://here"
     )
-    assert os.environ["FAKE_MODEL"] == "from-the-shell"  # put back after the step
+    assert os.environ["FAKE_MODEL"] == "from-the-shell"  # the process's, untouched
     assert "FAKE_URI" not in os.environ
     with pytest.raises(WorkflowError, match="no local ConfigMap 'platform'"):
         LocalExecutor().run(wt)
+
+
+@script(
+    constructor="runner",
+    image=IMAGE,
+    env=[Env(name="FAKE_FIRST", value="{{inputs.parameters.tag}}")],
+    env_from=[ConfigMapEnvFrom(name="platform")],
+)
+def first(tag: str) -> Annotated[str, Parameter(name="seen")]:
+    # The step sees its variables through slipway's accessor; the process's are unchanged.
+    CALLS.append(("first", "FAKE_FIRST" in os.environ or "FAKE_URI" in os.environ))
+    return f"{environ().get('FAKE_FIRST')},{environ().get('FAKE_URI')}"
+
+
+@script(constructor="runner", image=IMAGE)
+def second() -> Annotated[str, Parameter(name="seen")]:
+    return f"{environ().get('FAKE_FIRST', '-')},{environ().get('FAKE_URI', '-')}"
+
+
+def test_no_steps_environment_reaches_the_next_step_or_the_process() -> None:
+    def build() -> None:
+        first(arguments={"tag": "t1"}) >> second()
+
+    before = dict(os.environ)
+    result = LocalExecutor({"platform": {"FAKE_URI": "http://here"}}).run(_workflow(build))
+    assert result.task("first").outputs == {"seen": "t1,http://here"}
+    assert result.task("second").outputs == {"seen": "-,-"}
+    assert CALLS == [("first", False)]  # os.environ was not changed while the step ran
+    assert dict(os.environ) == before
+    assert "FAKE_FIRST" not in environ()
+
+
+@script(
+    constructor="runner",
+    image=IMAGE,
+    env=[
+        Env(name="SLIPWAY_TRACKING__MODEL_NAME", value="{{workflow.parameters.model}}"),
+        Env(name="SLIPWAY_HOME", value="{{inputs.parameters.home}}"),
+    ],
+    env_from=[ConfigMapEnvFrom(name="platform")],
+)
+def read_settings(home: str) -> Annotated[str, Parameter(name="seen")]:
+    runtime = Runtime(load_settings())
+    return f"{runtime.settings.tracking.model_name} {default_state_dir()} {runtime.tracking_uri()}"
+
+
+def test_settings_state_folder_and_tracking_uri_read_the_steps_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPWAY_TRACKING__MODEL_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    def build() -> None:
+        read_settings(arguments={"home": str(tmp_path)})
+
+    wt = _workflow(build, [Parameter(name="model", value="from-the-step")])
+    platform = {"platform": {"MLFLOW_TRACKING_URI": "http://mlflow.here"}}
+    result = LocalExecutor(platform).run(wt)
+    assert result.task("read-settings").outputs["seen"] == (
+        f"from-the-step {tmp_path.resolve()} http://mlflow.here"
+    )
+    assert load_settings().tracking.model_name != "from-the-step"  # only inside the step
+
+
+MEETING = threading.Barrier(2, timeout=60)
+
+
+@script(
+    constructor="runner",
+    image=IMAGE,
+    env=[Env(name="FAKE_MODEL", value="{{workflow.parameters.model}}")],
+)
+def meet() -> Annotated[str, Parameter(name="seen")]:
+    MEETING.wait()  # both runs are inside their step, their variables given
+    seen = environ().get("FAKE_MODEL", "-")
+    MEETING.wait()  # and neither has left it before both have looked
+    return seen
+
+
+def test_two_runs_in_two_threads_each_see_only_their_own_environment() -> None:
+    def build() -> None:
+        meet()
+
+    workflows = [_workflow(build, [Parameter(name="model", value="-")]) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [
+            pool.submit(LocalExecutor().run, wt, {"model": model})
+            for wt, model in zip(workflows, ["a", "b"], strict=True)
+        ]
+        seen = [run.result().task("meet").outputs.get("seen") for run in runs]
+    assert seen == ["a", "b"]
 
 
 def test_workflow_parameters_required_unknown_and_enum() -> None:

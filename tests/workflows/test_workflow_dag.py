@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from slipway.workflow import definitions, runner_scripts
-from slipway.workflow.local_executor import evaluate_when, substitute
+from slipway.workflow.executor import evaluate_when, substitute
 
 Obj = dict[str, Any]
 

@@ -18,7 +18,7 @@ from slipway.local.processes import Managed
 from slipway.local.stack import start_mlflow
 from slipway.registry import aliases
 from slipway.workflow import definitions, runner_scripts
-from slipway.workflow.local_executor import (
+from slipway.workflow.executor import (
     LocalExecutor,
     compile_workflow,
     evaluate_when,

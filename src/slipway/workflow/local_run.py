@@ -21,7 +21,7 @@ from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
 from slipway.runtime import Runtime
 from slipway.workflow import definitions, runner_scripts
-from slipway.workflow.local_executor import LocalExecutor, RunResult
+from slipway.workflow.executor import LocalExecutor, RunResult
 
 
 def executor(runtime: Runtime, echo: Callable[[str], None] | None = None) -> LocalExecutor:

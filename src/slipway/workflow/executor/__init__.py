@@ -1,0 +1,77 @@
+"""slipway's local executor: runs a Hera workflow's DAG on this machine, step by step.
+
+Argo Workflows and Hera have no local runner (hera issues #992 and #1492), so this is a
+small interpreter for the subset of Argo that slipway's workflows use. It walks the *same*
+Hera object that is rendered for the cluster (``workflow.build()``, what Argo would get),
+and calls each script template's Python function in-process with the parameters that Argo
+would pass.
+
+Supported, with Argo's meaning:
+
+- the entrypoint is a DAG; tasks ordered by ``depends`` (task names joined by ``&&``) or
+  ``dependencies``; a dependency that is Skipped still lets its dependants run; after a
+  failure no new task starts (Argo's default ``failFast``); ``target`` as a run option;
+- ``when``: ``==``, ``!=``, ``&&``, ``||``, parentheses, quoted strings and bare words,
+  evaluated after substitution as Argo does;
+- ``{{workflow.parameters.x}}``, ``{{inputs.parameters.x}}`` and, in DAG tasks,
+  ``{{tasks.t.outputs.parameters.y}}`` of a task that ``t`` depends on;
+- workflow arguments (required when they have no value; ``enum`` enforced), template
+  inputs with defaults, output parameters from the function's return value;
+- script templates made by Hera's runner constructor, under ``python`` or
+  ``torchrun --standalone --nproc-per-node 1`` (one rank, in-process); the template's
+  ``env`` and its ``envFrom`` ConfigMaps (which come from the caller, the local stand-in
+  for the cluster's) are the step's environment; optional Secrets are absent as on a
+  cluster that lacks them;
+- resource templates that create a Workflow from a ``workflowTemplateRef`` the executor
+  was given: that workflow runs here, to its end, as part of the task.
+
+Ignored by design, because they say where and how a pod runs rather than what a step
+does: image, pull policy, resources, security contexts, volumes and mounts, working
+directory, node selectors and tolerations, a podSpecPatch that only patches container
+resources, service account, pod GC, TTL and deadlines, labels and annotations.
+
+Everything else (loops, retries, artifacts, exit handlers, inline scripts, containers,
+expressions ``{{=...}}``, other variables) is rejected with a WorkflowError naming the
+template or task, before any step runs.
+
+A step's environment. A pod gets its own environment; a step here gets a context-local
+overlay instead: ``slipway.config.step_environment`` sets the step's variables in a
+``ContextVar`` for the length of the call, and ``slipway.config.environ()`` (``os.environ``
+overlaid by them) is what slipway reads its environment through: the settings'
+``SLIPWAY_<SECTION>__<KEY>`` source, ``SLIPWAY_HOME`` (the local stack's state folder)
+and ``MLFLOW_TRACKING_URI`` (the runtime). ``os.environ`` is never changed, so nothing
+of a step is left for the next one or for the process after the run, and another
+thread (a second run, a server) never sees it. Chosen over a subprocess per step, which
+would be the most faithful to a pod, because a step here stays a function call: its
+exception (with its traceback) is the failed task's ``error`` and ``StepFailed``'s cause,
+tests can fake steps in-process, and no step pays an interpreter start plus slipway's,
+MLflow's and torch's imports (measured on this shared 2-core machine: 4.5 s for the
+step module and the runtime, 45 s with MLflow and torch, against once per run here).
+Its limits: code that reads ``os.environ`` directly, or a thread or process the step
+starts, does not see the overlay (a thread can, through ``contextvars.copy_context()``);
+slipway's steps read only through ``environ()``, and the servers a canary step starts
+take what they need as arguments.
+
+The package, one job a module: ``results`` (what a run reports), ``placeholders``
+(``{{...}}`` references: checked, substituted), ``when`` (the ``when`` parser),
+``refusals`` (the supported subset's edges), ``plan`` (the compiled form), ``graph``
+(dependencies and their order), ``templates`` (one template compiled), ``compiler``
+(a workflow to a plan, checked before any step runs), ``step`` (one script step called
+in-process, with its environment), ``runner`` (LocalExecutor: runs a plan).
+"""
+
+from slipway.workflow.executor.compiler import compile_workflow
+from slipway.workflow.executor.placeholders import substitute
+from slipway.workflow.executor.results import RunResult, Status, TaskResult
+from slipway.workflow.executor.runner import LocalExecutor
+from slipway.workflow.executor.when import evaluate_when
+
+__all__ = [
+    "LocalExecutor",
+    "RunResult",
+    "Status",
+    "TaskResult",
+    "compile_workflow",
+    "evaluate_when",
+    "substitute",
+]
