@@ -25,6 +25,7 @@ from slipway.rollout import service
 from slipway.rollout.backends.local import DECISIONS_FILE, LocalBackend
 from slipway.rollout.controller import RolloutOutcome
 from slipway.rollout.gitops import serving_model
+from slipway.rollout.model_registry import target_for
 from slipway.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,7 @@ def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
     """Champion alias and champion server as the scenario needs, and traffic flowing."""
     client = world.client()
     aliases.promote(client, MODEL, champion, "test setup")
-    target = service.target_for(client, MODEL, champion, world.state / "models")
+    target = target_for(client, MODEL, champion, world.state / "models")
     backend = LocalBackend(world.stack, setup["config"])
     url = backend.ensure_serving(target)
     backend.close()

@@ -60,7 +60,7 @@ class RolloutController:
         router: TrafficRouter,
         metrics: MetricSource,
         abort: AbortSignal,
-        champion: ChampionRegistry,
+        registry: ChampionRegistry,
         recorders: Sequence[Recorder] = (),
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -71,7 +71,7 @@ class RolloutController:
         self.router = router
         self.metrics = metrics
         self.abort = abort
-        self.champion = champion
+        self.registry = registry
         self.record = Recorders(recorders)
         self.clock = clock
         self.sleep = sleep
@@ -173,7 +173,7 @@ class RolloutController:
     def _promote(self, outcome: RolloutOutcome, canary: ModelVersion) -> RolloutOutcome:
         self.router.promote()
         reason = f"canary analysis passed at {', '.join(f'{p}%' for p in self.settings.steps)}"
-        self.champion.promote(canary, reason)
+        self.registry.promote(canary, reason)
         outcome.decision, outcome.reason = PROMOTED, reason
         outcome.champion_after = canary.version
         self.record.promoted(outcome, canary)

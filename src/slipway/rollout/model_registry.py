@@ -1,17 +1,39 @@
-"""The rollout and the MLflow model registry: the ``champion`` alias moved on promotion,
-and the rollout's tags on the candidate version."""
+"""The rollout and the MLflow model registry: the versions it rolls out, the ``champion``
+alias moved on promotion, and the rollout's tags on the candidate version."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from slipway.errors import RolloutError
 from slipway.registry import aliases
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.outcome import RolloutOutcome, StepRecord
 from slipway.rollout.records import BaseRecorder
 
 TAG_LIMIT = 5000  # MLflow refuses longer tag values
+
+
+def target_for(
+    client: Any, name: str, version: str, cache_dir: Path | None, alias: str | None = None
+) -> ModelVersion:
+    """A registered version as a serving target; downloaded into ``cache_dir`` if given."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version(name, version)
+        storage_uri = str(client.get_model_version_download_uri(name, version))
+    except MlflowException as exc:
+        raise RolloutError(f"{name} version {version}: {exc.message}") from exc
+    run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id or "unknown")
+    model_dir = None
+    if cache_dir is not None:
+        from slipway.serving.server import from_registry
+
+        model_dir = from_registry(f"models:/{name}/{version}", cache_dir, client).model_dir
+    return ModelVersion(name, str(version), run_id, storage_uri, alias, model_dir)
 
 
 class MlflowChampion:

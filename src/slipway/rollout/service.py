@@ -7,19 +7,17 @@ the controller, or reads the records for ``status`` and ``abort``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slipway.errors import RolloutError
 from slipway.registry import aliases
-from slipway.registry.model_version import ModelVersion
 from slipway.rollout.controller import RolloutController, RolloutOutcome
+from slipway.rollout.demo_traffic import DemoTraffic
 from slipway.rollout.gitops import GitOpsRecorder
-from slipway.rollout.model_registry import MlflowChampion, MlflowTags
+from slipway.rollout.model_registry import MlflowChampion, MlflowTags, target_for
 from slipway.rollout.outcome import RUNNING
 from slipway.rollout.records import EVENTS_LOGGER, BackendDecision, EventLog, StateFile
 
@@ -27,26 +25,6 @@ if TYPE_CHECKING:
     from slipway.runtime import Runtime
 
 STATE_FILE = "rollout.json"
-
-
-def target_for(
-    client: Any, name: str, version: str, cache_dir: Path | None, alias: str | None = None
-) -> ModelVersion:
-    """A registered version as a serving target; downloaded into ``cache_dir`` if given."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = client.get_model_version(name, version)
-        storage_uri = str(client.get_model_version_download_uri(name, version))
-    except MlflowException as exc:
-        raise RolloutError(f"{name} version {version}: {exc.message}") from exc
-    run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id or "unknown")
-    model_dir = None
-    if cache_dir is not None:
-        from slipway.serving.server import from_registry
-
-        model_dir = from_registry(f"models:/{name}/{version}", cache_dir, client).model_dir
-    return ModelVersion(name, str(version), run_id, storage_uri, alias, model_dir)
 
 
 def ensure_event_log() -> None:
@@ -58,44 +36,6 @@ def ensure_event_log() -> None:
         events.addHandler(handler)
         events.setLevel(logging.INFO)
         events.propagate = False
-
-
-class DemoTraffic:
-    """Synthetic requests through the local router while a rollout runs (``--traffic``):
-    without clients a canary gets no requests and cannot be judged. Loopback only, at
-    most ``rate`` requests per second, stopped with the rollout."""
-
-    def __init__(self, url: str, model: str, rate: float) -> None:
-        import threading
-
-        self.url = f"{url}/v1/models/{model}:predict"
-        self.rate = rate
-        self.stop = threading.Event()
-        self.sent = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import httpx
-
-        from slipway.data import synthetic
-
-        frame = synthetic.generate(500, seed=12345)
-        rows = frame.drop(columns=["churned"]).to_dict("records")
-        with httpx.Client(timeout=30) as http:
-            while not self.stop.is_set():
-                # A failed request is the canary's or the router's business, not the sender's.
-                with contextlib.suppress(httpx.HTTPError):
-                    http.post(self.url, json={"instances": [rows[self.sent % len(rows)]]})
-                self.sent += 1
-                self.stop.wait(1.0 / self.rate)
-
-    def __enter__(self) -> DemoTraffic:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
 
 
 def start_rollout(
