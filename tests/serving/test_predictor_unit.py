@@ -1,25 +1,36 @@
 """The predictor's parts without a server: request checks, fast preprocessing, the numpy
-forward pass and the feature statistics, each against the slow reference it replaces."""
+forward pass and the feature statistics, each against the slow reference it replaces
+(the tests may import torch and pandas; the predictor does not), and how it loads bundles
+old and new."""
 
 from __future__ import annotations
 
 import math
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from slipway.bundle.layout import TORCH_WEIGHTS, UPGRADE_COMMAND, WEIGHTS, read_bundle
+from slipway.bundle.network import NetworkSpec
+from slipway.bundle.weights import load_weights, save_weights
 from slipway.data.synthetic import generate
-from slipway.errors import RequestError
-from slipway.serving.forward import compile_network, torch_forward
-from slipway.serving.predictor import V1, V2, SlipwayModel
-from slipway.serving.request_checks import RequestValidator
-from slipway.training.model_bundle import ModelBundle
+from slipway.errors import ModelError, RequestError
+from slipway.serving.forward import compile_network
+from slipway.serving.predictor import V1, V2, SlipwayPredictor
+from slipway.serving.request_checks import ContractRefusal, RequestValidator
+from slipway.training.model_bundle import ModelBundle, upgrade_bundle
+from slipway.training.network import TabularMLP
 
 VALID: dict[str, Any] = {
     "tenure_months": 12.0,
@@ -43,8 +54,8 @@ def validator(bundle: ModelBundle) -> RequestValidator:
 
 
 @pytest.fixture(scope="module")
-def model(bundle_dir: Path) -> SlipwayModel:
-    m = SlipwayModel(
+def model(bundle_dir: Path) -> SlipwayPredictor:
+    m = SlipwayPredictor(
         "churn", bundle_dir, "7", "run-x", max_batch_size=8, registry=CollectorRegistry()
     )
     m.load()
@@ -169,15 +180,123 @@ def test_fast_preprocessing_equals_the_pandas_transform(
     assert np.array_equal(bundle.preprocessor.transform_rows(rows), expected)
 
 
-def test_numpy_forward_matches_torch(bundle: ModelBundle, rng: np.random.Generator) -> None:
-    compiled = compile_network(bundle.network)
-    assert compiled is not None
+def _torch_probabilities(network: TabularMLP, x: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return torch.sigmoid(network.eval()(torch.from_numpy(x)).double()).numpy()
+
+
+@pytest.mark.parametrize("hidden", [(16, 8), (), (5,), (32, 16, 8)])
+def test_numpy_forward_from_safetensors_equals_the_torch_network(
+    tmp_path: Path, bundle: ModelBundle, rng: np.random.Generator, hidden: tuple[int, ...]
+) -> None:
+    torch.manual_seed(len(hidden))
+    network = TabularMLP(NetworkSpec(bundle.preprocessor.width, hidden, 0.3))
+    saved = ModelBundle(bundle.contract, bundle.preprocessor, network).save(tmp_path / "b")
+    plain = read_bundle(saved)
+    compiled = compile_network(plain.spec, plain.weights)
     x = rng.normal(size=(64, bundle.preprocessor.width)).astype(np.float32)
-    np.testing.assert_allclose(compiled(x), torch_forward(bundle.network)(x), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(compiled(x[:1]), torch_forward(bundle.network)(x[:1]), atol=1e-6)
+    np.testing.assert_allclose(compiled(x), _torch_probabilities(network, x), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        compiled(x[:1]), _torch_probabilities(network, x[:1]), rtol=0, atol=1e-6
+    )
 
 
-def test_model_predictions_equal_the_bundles_own(model: SlipwayModel, bundle: ModelBundle) -> None:
+def test_weights_that_do_not_fit_the_spec_are_refused(bundle_dir: Path, tmp_path: Path) -> None:
+    plain = read_bundle(bundle_dir)
+    for name, change in [
+        ("missing", lambda w: w.pop("net.0.bias")),
+        ("extra", lambda w: w.__setitem__("net.9.weight", np.zeros((1, 1), np.float32))),
+        ("shape", lambda w: w.__setitem__("net.0.bias", np.zeros(3, np.float32))),
+        ("dtype", lambda w: w.__setitem__("net.0.bias", w["net.0.bias"].astype(np.float64))),
+    ]:
+        weights = dict(plain.weights)
+        change(weights)
+        with pytest.raises(ModelError, match=r"net|spec"):
+            compile_network(plain.spec, weights)
+        folder = tmp_path / name
+        shutil.copytree(bundle_dir, folder)
+        save_weights(weights, folder / WEIGHTS)
+        with pytest.raises(ModelError, match=re.escape(WEIGHTS)):
+            SlipwayPredictor("churn", folder, registry=CollectorRegistry()).load()
+    garbage = tmp_path / "garbage"
+    shutil.copytree(bundle_dir, garbage)
+    (garbage / WEIGHTS).write_bytes(b"not safetensors at all")
+    with pytest.raises(ModelError, match="cannot read the weights"):
+        SlipwayPredictor("churn", garbage, registry=CollectorRegistry()).load()
+
+
+def test_a_bundle_without_safetensors_is_refused_until_upgraded(
+    bundle_dir: Path, bundle: ModelBundle, tmp_path: Path
+) -> None:
+    legacy = tmp_path / "legacy"
+    shutil.copytree(bundle_dir, legacy)
+    (legacy / WEIGHTS).unlink()  # what bundles saved before weights.safetensors hold
+    refused = SlipwayPredictor("churn", legacy, registry=CollectorRegistry())
+    with pytest.raises(ModelError) as caught:
+        refused.load()
+    message = str(caught.value)
+    assert TORCH_WEIGHTS in message
+    assert WEIGHTS in message
+    assert f"{UPGRADE_COMMAND} {legacy}" in message
+    assert not refused.ready
+
+    # The command the message names, as a user runs it.
+    command = [sys.executable, "-m", *UPGRADE_COMMAND.split()[2:], str(legacy)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "added weights.safetensors" in done.stdout
+    assert not upgrade_bundle(legacy)  # a second run changes nothing
+
+    upgraded = SlipwayPredictor("churn", legacy, registry=CollectorRegistry())
+    assert upgraded.load()
+    frame = generate(8, seed=9)[[c.name for c in bundle.contract.features]]
+    got = upgraded.infer(V1, {"instances": frame.to_dict("records")})["predictions"]
+    np.testing.assert_allclose(
+        [p["probabilities"][1] for p in got], bundle.predict_proba(frame), atol=1e-6
+    )
+    original = load_weights(bundle_dir / WEIGHTS)
+    again = load_weights(legacy / WEIGHTS)
+    assert original.keys() == again.keys()
+    assert all(np.array_equal(original[k], again[k]) for k in original)
+
+
+def test_value_refusals_name_the_contract_rule(validator: RequestValidator) -> None:
+    cases = [
+        (_with(age=None), "not-null"),
+        (_with(age="forty"), "dtype"),
+        (_with(age=40.5), "dtype"),
+        (_with(age=17), "range"),
+        (_with(monthly_charges=math.inf), "finite"),
+        (_with(region="mars"), "category"),
+        (_with(region=3), "dtype"),
+    ]
+    for instance, rule in cases:
+        with pytest.raises(ContractRefusal) as caught:
+            validator.rows_v1({"instances": [instance]})
+        assert caught.value.rule == rule, instance
+        assert caught.value.status == 400
+
+
+def test_the_predictor_imports_neither_torch_nor_training_code() -> None:
+    probe = (
+        "import sys, slipway.serving.predictor, slipway.serving.gateway; "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.') "
+        "or m.startswith('slipway.training')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    # Without KServe (which imports pandas itself), slipway's own serving code has no pandas.
+    probe = (
+        "import sys, slipway.serving.request_checks, slipway.serving.forward, "
+        "slipway.serving.telemetry, slipway.bundle.layout; "
+        "print(sorted(m for m in ('torch', 'pandas', 'slipway.training') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_model_predictions_equal_the_bundles_own(
+    model: SlipwayPredictor, bundle: ModelBundle
+) -> None:
     frame = generate(8, seed=5)[[c.name for c in bundle.contract.features]]
     response = model.infer(V1, {"instances": frame.to_dict("records")})
     expected = bundle.predict_frame(frame)
@@ -189,7 +308,7 @@ def test_model_predictions_equal_the_bundles_own(model: SlipwayModel, bundle: Mo
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-9 for p in got)
 
 
-def test_v2_response_always_has_an_id(model: SlipwayModel) -> None:
+def test_v2_response_always_has_an_id(model: SlipwayPredictor) -> None:
     without = model.infer(V2, _v2([VALID]))
     assert isinstance(without["id"], str)
     assert without["id"]
@@ -201,7 +320,7 @@ def test_v2_response_always_has_an_id(model: SlipwayModel) -> None:
 
 def test_feature_statistics_are_in_raw_units(bundle_dir: Path) -> None:
     registry = CollectorRegistry()
-    m = SlipwayModel("churn", bundle_dir, "3", "r", registry=registry)
+    m = SlipwayPredictor("churn", bundle_dir, "3", "r", registry=registry)
     m.load()  # load() predicts one example row to warm up; count from a clean baseline
     before = _samples(registry)
     rows = [_with(age=30, contract="annual"), _with(age=50, contract="annual")]

@@ -1,5 +1,8 @@
 """Data validation: the contract's schema rules, then distribution checks against reference.
 
+The per-column rules are the contract's compiled rule set (slipway.data.rules), the same
+the predictor applies to each request; here they run vectorised over whole columns.
+
 Pure functions over DataFrames (no files, no MLflow), returning a ValidationReport that
 names each failing column and rule. The caller decides what a failed report stops.
 """
@@ -7,14 +10,27 @@ names each failing column and rule. The caller decides what a failed report stop
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from slipway.config import ValidationSettings
-from slipway.data.contract import Column, DatasetContract
+from slipway.data.contract import DatasetContract
+from slipway.data.rules import (
+    ABOVE,
+    BELOW,
+    CATEGORY,
+    FINITE,
+    INTEGER,
+    NULL,
+    TYPE,
+    ColumnRules,
+    ContractRules,
+)
 
 # Epsilon that keeps PSI finite when a bin is empty on one side.
 _PSI_FLOOR = 1e-4
@@ -90,49 +106,54 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _check_column(col: Column, values: pd.Series, is_label: bool) -> list[Finding]:
+def _as_numbers(present: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values, mask of the values that are not numbers) of a column's non-null
+    values. Text is parsed as a number (CSV cells are text); booleans are not numbers."""
+    if pd.api.types.is_bool_dtype(present):
+        return np.full(len(present), np.nan), np.ones(len(present), dtype=bool)
+    if pd.api.types.is_numeric_dtype(present):
+        return present.to_numpy(dtype=float), np.zeros(len(present), dtype=bool)
+    cells = present.to_numpy(dtype=object)
+    booleans = np.fromiter(
+        (isinstance(v, bool | np.bool_) for v in cells), dtype=bool, count=len(cells)
+    )
+    candidates = cells.copy()
+    candidates[booleans] = None
+    numbers = pd.to_numeric(pd.Series(candidates), errors="coerce").to_numpy(dtype=float)
+    return numbers, booleans | np.isnan(numbers)
+
+
+def _check_column(rules: ColumnRules, values: pd.Series) -> list[Finding]:
+    """The column's rules (slipway.data.rules) over all its values at once: each value
+    breaks at most one, the first in the rules' order, as the predictor checks it."""
     findings: list[Finding] = []
-    nulls = int(values.isna().sum())
-    if nulls and (is_label or not col.nullable):
-        rule = "label-null" if is_label else "not-null"
-        findings.append(Finding(col.name, rule, f"{nulls} null value(s)", nulls))
-    present = values.dropna()
-    if col.dtype == "category":
+
+    def found(check: str, broken: Sequence[Any]) -> None:
+        if len(broken):
+            message = rules.column_message(check, broken)
+            findings.append(Finding(rules.name, rules.rule_of(check), message, len(broken)))
+
+    nulls = values.isna().to_numpy(dtype=bool)
+    if not rules.nullable:
+        found(NULL, values[nulls].tolist())
+    present = values[~nulls]
+    if not rules.numeric:
         text = present.astype(str)
-        unknown = sorted(set(text) - set(col.categories or ()))
-        if unknown:
-            rows = int((~text.isin(col.categories or ())).sum())
-            shown = ", ".join(repr(u) for u in unknown[:5])
-            findings.append(Finding(col.name, "category", f"unknown categories {shown}", rows))
+        found(CATEGORY, text[~text.isin(rules.category_order)].tolist())
         return findings
-    numeric = pd.to_numeric(present, errors="coerce")
-    bad_type = int(numeric.isna().sum())
-    if bad_type:
-        sample = present[numeric.isna()].astype(str).head(3).tolist()
-        findings.append(
-            Finding(col.name, "dtype", f"expected {col.dtype}, found {sample!r}", bad_type)
-        )
-        return findings
-    if col.dtype == "int" and not np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0):
-        rows = int((np.mod(numeric.to_numpy(dtype=float), 1) != 0).sum())
-        findings.append(Finding(col.name, "dtype", "expected int, found fractional values", rows))
-    if not np.all(np.isfinite(numeric.to_numpy(dtype=float))):
-        rows = int((~np.isfinite(numeric.to_numpy(dtype=float))).sum())
-        findings.append(Finding(col.name, "finite", "infinite values", rows))
-    for bound, op, word in ((col.min, np.less, "below min"), (col.max, np.greater, "above max")):
-        if bound is None:
-            continue
-        outside = op(numeric.to_numpy(dtype=float), bound)
-        if outside.any():
-            worst = numeric[outside].min() if word == "below min" else numeric[outside].max()
-            findings.append(
-                Finding(
-                    col.name,
-                    "range",
-                    f"{int(outside.sum())} value(s) {word} {bound:g} (worst {worst:g})",
-                    int(outside.sum()),
-                )
-            )
+    numbers, not_numbers = _as_numbers(present)
+    found(TYPE, present[not_numbers].tolist())
+    with np.errstate(invalid="ignore"):
+        infinite = ~not_numbers & ~np.isfinite(numbers)
+        finite = ~not_numbers & ~infinite
+        fractional = finite & (np.mod(numbers, 1) != 0)
+        if rules.dtype != "int":
+            fractional[:] = False
+        whole = finite & ~fractional
+        found(INTEGER, numbers[fractional].tolist())
+        found(FINITE, numbers[infinite].tolist())
+        found(BELOW, numbers[whole & (numbers < rules.low)].tolist())
+        found(ABOVE, numbers[whole & (numbers > rules.high)].tolist())
     return findings
 
 
@@ -148,9 +169,9 @@ def check_schema(frame: pd.DataFrame, contract: DatasetContract) -> list[Finding
     for name in frame.columns:
         if name not in expected:
             findings.append(Finding(str(name), "extra", "column is not in the contract"))
-    for col in contract.columns:
-        if col.name in frame.columns:
-            findings += _check_column(col, frame[col.name], col.name == contract.label)
+    for rules in ContractRules(contract).columns:
+        if rules.name in frame.columns:
+            findings += _check_column(rules, frame[rules.name])
     return findings
 
 

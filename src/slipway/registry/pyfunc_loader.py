@@ -3,7 +3,9 @@
 Why a loader module and not MLflow's PyTorch flavour: the model is the preprocessing and
 the network together, and the pytorch flavour would carry only the network. Its default
 ``pt2`` format (torch.export) also ties loading to export semantics, and the pickle format
-runs code on load. A loader module reads the bundle's plain files instead (see bundle).
+runs code on load. A loader module reads the bundle's plain files instead (see
+slipway.bundle.layout); it rebuilds the torch network from ``weights.pt``, so bundles saved
+before ``weights.safetensors`` existed load here as they did.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from slipway.training.model_bundle import ModelBundle, find_bundle
+from slipway.bundle.layout import find_bundle
+from slipway.training.model_bundle import ModelBundle
 
 
 class SlipwayPyfunc:

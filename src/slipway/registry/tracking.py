@@ -105,12 +105,15 @@ def log_json(client: MlflowClient, run_id: str, payload: str, name: str) -> None
 def pip_requirements() -> list[str]:
     # Explicit, because MLflow's inference drops torch's local build tag (+cpu) and then
     # resolves to a different build; slipway's own code travels in code_paths.
+    from importlib import metadata
+
     env = environment()
     return [
         f"mlflow=={env['mlflow']}",
         f"torch=={torch.__version__.split('+')[0]}",
         f"numpy=={env['numpy']}",
         f"pandas=={env['pandas']}",
+        f"safetensors=={metadata.version('safetensors')}",  # bundle.weights imports it
         "pydantic>=2.9,<3",
         "ruamel.yaml>=0.18",
     ]

@@ -1,24 +1,26 @@
-"""The network's forward pass, compiled to numpy for serving.
+"""The network's forward pass in numpy, built from the bundle's spec and weights.
+
+What serving supports: the network the bundle's spec describes
+(``slipway.bundle.network.NetworkSpec``), the MLP slipway trains: ``Linear -> ReLU ->
+Dropout`` per hidden size, then one ``Linear`` to a single logit, with the weights read
+from ``weights.safetensors`` (plain arrays: no torch, no pickle). Dropout is the identity
+at inference. A network of another shape needs its own spec in ``slipway.bundle.network``
+and its forward pass here; the predictor never falls back to torch.
 
 For the small MLPs slipway trains, a batch-1 forward pass through torch costs far more in
-per-operator dispatch than in arithmetic (tens of microseconds against a few). The
-predictor therefore copies the weights of ``Linear -> ReLU -> Dropout`` stacks into numpy
-arrays once at load and multiplies them directly; Dropout is the identity in evaluation.
-Any other layer makes ``compile_network`` return None, and the predictor falls back to
-torch under ``inference_mode``. Both give the same probabilities to float32 precision
-(tested).
+per-operator dispatch than in arithmetic (tens of microseconds against a few), so the
+numpy pass is also the fast one. It gives the torch network's probabilities to float32
+precision (tested).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
-import torch
-from torch import nn
 
-from slipway.training.network import TabularMLP
+from slipway.bundle.network import NetworkSpec
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -70,42 +72,13 @@ class NumpyMLP:
         return result
 
 
-def compile_network(network: TabularMLP) -> NumpyMLP | None:
-    """The numpy twin of ``network``, or None when it has a layer this does not know."""
-    layers: list[tuple[np.ndarray, np.ndarray, bool]] = []
-    for module in network.net:
-        if isinstance(module, nn.Linear):
-            weight = module.weight.detach().cpu().numpy().astype(np.float32)
-            bias = module.bias.detach().cpu().numpy().astype(np.float32)
-            layers.append((np.ascontiguousarray(weight.T), bias, False))
-        elif isinstance(module, nn.ReLU) and layers and not layers[-1][2]:
-            w, b, _ = layers[-1]
-            layers[-1] = (w, b, True)
-        elif isinstance(module, nn.Dropout):
-            continue
-        else:
-            return None
-    if not layers or layers[-1][0].shape[1] != 1:
-        return None
-    return NumpyMLP(layers)
-
-
-def torch_forward(network: TabularMLP) -> Forward:
-    """The fallback: the torch module itself, without autograd bookkeeping."""
-    network.eval()
-
-    def forward(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            logits = network(torch.from_numpy(x))
-            return torch.sigmoid(logits.double()).numpy()
-
-    return forward
-
-
-def forward_for(network: TabularMLP) -> tuple[Forward, str, bool]:
-    """The fastest exact forward pass available, its name (for logs and metrics), and
-    whether it takes its input with a trailing column of ones (see NumpyMLP)."""
-    compiled = compile_network(network)
-    if compiled is not None:
-        return compiled.forward_augmented, "numpy", True
-    return torch_forward(network), "torch", False
+def compile_network(spec: NetworkSpec, weights: Mapping[str, np.ndarray]) -> NumpyMLP:
+    """The numpy forward pass of the network ``spec`` describes, with ``weights`` (checked
+    against the spec: ModelError when a parameter is missing, extra or mis-shaped)."""
+    spec.check_weights(weights, "weights")
+    return NumpyMLP(
+        [
+            (np.ascontiguousarray(weights[layer.weight].T), weights[layer.bias], layer.relu)
+            for layer in spec.layers()
+        ]
+    )

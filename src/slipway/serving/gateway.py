@@ -11,7 +11,7 @@ Why: per request, KServe's stack matches every route twice (once for its timing
 middleware's metric name), logs timing lines, runs FastAPI's dependency machinery and
 pydantic models, and for v2 builds InferRequest objects. For a model that computes in
 microseconds that overhead is most of the latency. This layer reads the body, decodes it
-with orjson, and calls the model's own preprocess/predict/postprocess steps (model.py),
+with orjson, and calls the model's own preprocess/predict/postprocess steps (predictor.py),
 so the contract checks and the numbers are the same either way.
 
 It also owns what must hold on both paths: request counting by status code and latency
@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from slipway.errors import RequestError
-from slipway.serving.predictor import V1, V2, SlipwayModel
+from slipway.serving.predictor import V1, V2, SlipwayPredictor
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Gateway:
     def __init__(
         self,
         app: ASGIApp,
-        model: SlipwayModel,
+        model: SlipwayPredictor,
         *,
         lean: bool = True,
         max_body_bytes: int = 1_048_576,

@@ -1,8 +1,10 @@
-"""The predictor: a ``kserve.Model`` over a slipway model bundle.
+"""The predictor: ``SlipwayPredictor``, a ``kserve.Model`` over a slipway model bundle.
 
 It loads the bundle that MLflow stored (from a folder: KServe's ``/mnt/models``, or one
-downloaded from a ``models:/`` URI), checks each request against the dataset contract,
-applies the saved preprocessing and returns the class and the class probabilities.
+downloaded from a ``models:/`` URI) as plain data (slipway.bundle: no torch, no pandas, no
+pickle), checks each request against the dataset contract's rules, applies the saved
+preprocessing, runs the network in numpy and returns the class and the class
+probabilities.
 
 KServe calls ``preprocess -> predict -> postprocess`` when a request comes through its
 own routes; slipway's lean HTTP layer (gateway.py) calls the same three steps directly.
@@ -26,11 +28,11 @@ from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from kserve.protocol.infer_type import InferRequest
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from slipway.bundle.layout import find_bundle, read_bundle
 from slipway.errors import RequestError
-from slipway.serving.forward import forward_for
+from slipway.serving.forward import compile_network
 from slipway.serving.request_checks import RequestValidator, Row
 from slipway.serving.telemetry import ServingMetrics
-from slipway.training.model_bundle import ModelBundle, find_bundle
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ class Batch:
     scores: np.ndarray | None = None
 
 
-class SlipwayModel(Model):  # type: ignore[misc]
-    """One model version of one registered model, ready to predict."""
+class SlipwayPredictor(Model):  # type: ignore[misc]
+    """The KServe Model of one version of one registered model, ready to predict."""
 
     def __init__(
         self,
@@ -76,14 +78,20 @@ class SlipwayModel(Model):  # type: ignore[misc]
     # ------------------------------------------------------------------ loading
 
     def load(self) -> bool:
-        bundle = ModelBundle.load(find_bundle(self.model_dir))
+        # The bundle as plain data (no torch, no pickle); ModelError for a bundle without
+        # weights.safetensors, naming the command that upgrades it.
+        bundle = read_bundle(find_bundle(self.model_dir))
         self.contract = bundle.contract
-        self.preprocessor = bundle.preprocessor
-        self.validator = RequestValidator(bundle.contract, bundle.preprocessor, self.max_batch_size)
-        self.forward, self.forward_kind, self._constant_column = forward_for(bundle.network)
+        self.preprocessor = bundle.preprocessing
+        self.validator = RequestValidator(
+            bundle.contract, bundle.preprocessing, self.max_batch_size
+        )
+        # The numpy pass takes its input with a trailing column of ones (see NumpyMLP).
+        self.forward = compile_network(bundle.spec, bundle.weights).forward_augmented
+        self.forward_kind = "numpy"
         nullable = {c.name for c in bundle.contract.features if c.nullable}
         self._nullable = tuple(
-            i for i, name in enumerate(bundle.preprocessor.input_names) if name in nullable
+            i for i, name in enumerate(bundle.preprocessing.input_names) if name in nullable
         )
         if self.metrics_enabled and self.metrics is None:
             self.metrics = ServingMetrics(
@@ -91,7 +99,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
                 self.version,
                 self.run_id,
                 self.forward_kind,
-                bundle.preprocessor if self.feature_metrics else None,
+                bundle.preprocessing if self.feature_metrics else None,
                 self.registry or REGISTRY,
             )
         # KServe's histograms, bound once (labels() costs a lock and a lookup per call).
@@ -128,7 +136,7 @@ class SlipwayModel(Model):  # type: ignore[misc]
     def predict_rows(self, rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
         """(preprocessed matrix, positive-class probability per row). The matrix may end
         with a column of ones, which the numpy forward pass uses for its biases."""
-        matrix = self.preprocessor.transform_rows(rows, self._constant_column)
+        matrix = self.preprocessor.transform_rows(rows, constant_column=True)
         return matrix, self.forward(matrix)
 
     def observe(self, rows: Sequence[Row], matrix: np.ndarray, scores: np.ndarray) -> None:
@@ -243,6 +251,10 @@ class SlipwayModel(Model):  # type: ignore[misc]
             "outputs": self.get_output_types(),
             "parameters": {"run_id": self.run_id, "max_batch_size": self.max_batch_size},
         }
+
+
+#: The class's former name, kept while serving/server.py still imports it.
+SlipwayModel = SlipwayPredictor
 
 
 def request_id_of(body: Any) -> str | None:

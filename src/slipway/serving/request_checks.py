@@ -1,10 +1,12 @@
 """Request checking: every instance against the dataset contract, before the model sees it.
 
-The rules are the contract's (slipway.data.contract): each feature present exactly once and
-nothing else, numbers finite and within min/max, integers whole, categories known, nulls
-only where the column is nullable. A request that breaks one gets a RequestError naming
-the field, which the HTTP layer answers with a 4xx; nothing here can raise anything else
-for any decoded JSON value, which the fuzz test checks.
+The value rules are the contract's compiled rule set (slipway.data.rules), the same that
+data validation applies to frames: numbers finite and within min/max, integers whole,
+categories known, nulls only where the column is nullable. On top, the request's shape:
+each feature present exactly once and nothing else. A request that breaks one gets a
+RequestError naming the field (a ContractRefusal, naming the rule too, for a value), which
+the HTTP layer answers with a 4xx; nothing here can raise anything else for any decoded
+JSON value, which the fuzz test checks.
 
 It is written as plain Python over the decoded JSON (no pandas, no pydantic per request)
 because it runs on every request: for batch 1 it costs a few microseconds.
@@ -13,110 +15,55 @@ because it runs on every request: for batch 1 it costs a few microseconds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
+from slipway.bundle.preprocessing import FittedPreprocessing
 from slipway.data.contract import DatasetContract
+from slipway.data.rules import ColumnRules, ContractRules, Violation, describe
 from slipway.errors import RequestError
-from slipway.training.features import Preprocessor
 
 Row = list[float | str | None]
 
-_FLOAT, _INT, _CATEGORY = 0, 1, 2
 _NUMERIC_V2 = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32",
      "UINT64"}
 )  # fmt: skip
+_V2_DATATYPE = {"float": "FP64", "int": "INT64", "category": "BYTES"}
 
 
-@dataclass(frozen=True)
-class _Rule:
-    name: str
-    kind: int
-    nullable: bool
-    low: float
-    high: float
-    categories: frozenset[str]
-    category_order: tuple[str, ...]
+class ContractRefusal(RequestError):
+    """A request refused because a value breaks the contract: a RequestError (400) that
+    also says which rule (``slipway.data.rules``), as data validation would name it."""
 
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    def __init__(self, where: str, violation: Violation) -> None:
+        super().__init__(400, f"{where}: {violation.message}", violation.column)
+        self.rule = violation.rule
+        self.check = violation.check
 
 
 class RequestValidator:
     """Turns the instances of a v1 request, or the input tensors of a v2 request, into rows
-    of checked values in the preprocessor's ``input_names`` order."""
+    of checked values in the preprocessing's ``input_names`` order."""
 
     def __init__(
-        self, contract: DatasetContract, preprocessor: Preprocessor, max_batch_size: int
+        self, contract: DatasetContract, preprocessing: FittedPreprocessing, max_batch_size: int
     ) -> None:
-        by_name = {c.name: c for c in contract.features}
-        if set(by_name) != set(preprocessor.input_names):
-            raise ValueError("the preprocessor's inputs are not the contract's features")
+        compiled = ContractRules(contract)
+        by_name = {c.name: c for c in compiled.features}
+        if set(by_name) != set(preprocessing.input_names):
+            raise ValueError("the preprocessing's inputs are not the contract's features")
         self.max_batch_size = max_batch_size
-        self.rules = tuple(
-            _Rule(
-                name,
-                _CATEGORY if col.dtype == "category" else _INT if col.dtype == "int" else _FLOAT,
-                col.nullable,
-                -math.inf if col.min is None else float(col.min),
-                math.inf if col.max is None else float(col.max),
-                frozenset(col.categories or ()),
-                tuple(col.categories or ()),
-            )
-            for name in preprocessor.input_names
-            for col in (by_name[name],)
+        self.rules: tuple[ColumnRules, ...] = tuple(
+            by_name[name] for name in preprocessing.input_names
         )
+        # (name, check) per column, in row order: the per-value loop's only lookups.
+        self._checks = tuple((r.name, r.check) for r in self.rules)
         self.names = frozenset(by_name)
         # Positional (list) instances follow the contract's column order, which the model
-        # metadata publishes; rows are built in the preprocessor's order.
+        # metadata publishes; rows are built in the preprocessing's order.
         self.positional = tuple(c.name for c in contract.features)
         order = {name: i for i, name in enumerate(self.positional)}
-        self._from_positional = tuple(order[rule.name] for rule in self.rules)
-
-    # ------------------------------------------------------------------ values
-
-    def _check(self, rule: _Rule, value: Any, where: str) -> float | str | None:
-        kind = type(value)
-        if rule.kind == _CATEGORY:
-            if kind is str:
-                if value in rule.categories:
-                    return value  # type: ignore[no-any-return]
-                raise RequestError(
-                    400,
-                    f"{where}: unknown category {_describe(value)}; expected one of "
-                    f"{', '.join(rule.category_order)}",
-                    rule.name,
-                )
-        elif kind is float or kind is int:
-            number = float(value)
-            if not math.isfinite(number):
-                raise RequestError(400, f"{where}: {_describe(value)} is not finite", rule.name)
-            if rule.kind == _INT and not number.is_integer():
-                raise RequestError(
-                    400, f"{where}: expected an integer, got {_describe(value)}", rule.name
-                )
-            if number < rule.low:
-                raise RequestError(
-                    400, f"{where}: {_describe(value)} is below the minimum {rule.low:g}", rule.name
-                )
-            if number > rule.high:
-                raise RequestError(
-                    400,
-                    f"{where}: {_describe(value)} is above the maximum {rule.high:g}",
-                    rule.name,
-                )
-            return number
-        if value is None:
-            if rule.nullable:
-                return None
-            raise RequestError(400, f"{where}: null is not allowed", rule.name)
-        expected = "a string" if rule.kind == _CATEGORY else "a number"
-        raise RequestError(
-            400, f"{where}: expected {expected}, got {type(value).__name__}", rule.name
-        )
+        self._positional_checks = tuple((order[name], check) for name, check in self._checks)
 
     def _batch_size(self, n: int, what: str) -> None:
         if n == 0:
@@ -140,32 +87,31 @@ class RequestValidator:
             raise RequestError(400, '"instances" must be a list', "instances")
         self._batch_size(len(instances), "instances")
         rows: list[Row] = []
-        check, rules = self._check, self.rules
+        checks, positional = self._checks, self._positional_checks
         for i, instance in enumerate(instances):
-            if type(instance) is dict:
-                if instance.keys() != self.names:
-                    self._name_mismatch(instance.keys(), f"instances[{i}]")
-                rows.append([check(r, instance[r.name], f"instances[{i}].{r.name}") for r in rules])
-            elif type(instance) is list:
-                if len(instance) != len(rules):
+            try:
+                if type(instance) is dict:
+                    if instance.keys() != self.names:
+                        self._name_mismatch(instance.keys(), f"instances[{i}]")
+                    rows.append([check(instance[name]) for name, check in checks])
+                elif type(instance) is list:
+                    if len(instance) != len(checks):
+                        raise RequestError(
+                            400,
+                            f"instances[{i}]: expected {len(checks)} values in the order "
+                            f"{', '.join(self.positional)}; got {len(instance)}",
+                            f"instances[{i}]",
+                        )
+                    rows.append([check(instance[j]) for j, check in positional])
+                else:
                     raise RequestError(
                         400,
-                        f"instances[{i}]: expected {len(rules)} values in the order "
-                        f"{', '.join(self.positional)}; got {len(instance)}",
+                        f"instances[{i}]: expected an object or a list, got "
+                        f"{type(instance).__name__}",
                         f"instances[{i}]",
                     )
-                rows.append(
-                    [
-                        check(r, instance[j], f"instances[{i}].{r.name}")
-                        for r, j in zip(rules, self._from_positional, strict=True)
-                    ]
-                )
-            else:
-                raise RequestError(
-                    400,
-                    f"instances[{i}]: expected an object or a list, got {type(instance).__name__}",
-                    f"instances[{i}]",
-                )
+            except Violation as violation:
+                raise ContractRefusal(f"instances[{i}].{violation.column}", violation) from None
         return rows
 
     def _name_mismatch(self, keys: Any, where: str) -> None:
@@ -200,12 +146,12 @@ class RequestValidator:
                 raise RequestError(400, f"inputs[{k}]: feature {name!r} given twice", name)
             rule = rule_of[name]
             datatype = tensor.get("datatype")
-            allowed = ("BYTES",) if rule.kind == _CATEGORY else _NUMERIC_V2
+            allowed = _NUMERIC_V2 if rule.numeric else ("BYTES",)
             if datatype not in allowed:
                 raise RequestError(
                     400,
-                    f"inputs[{k}] ({name}): datatype {_describe(datatype)} does not fit a "
-                    f"{'category' if rule.kind == _CATEGORY else 'numeric'} feature",
+                    f"inputs[{k}] ({name}): datatype {describe(datatype)} does not fit a "
+                    f"{'numeric' if rule.numeric else 'category'} feature",
                     name,
                 )
             data, shape = tensor.get("data"), tensor.get("shape")
@@ -215,7 +161,7 @@ class RequestValidator:
             if shape not in ([n], [n, 1]):
                 raise RequestError(
                     400,
-                    f"inputs[{k}] ({name}): shape {_describe(shape)} does not match "
+                    f"inputs[{k}] ({name}): shape {describe(shape)} does not match "
                     f"{n} values (expected [{n}] or [{n}, 1])",
                     name,
                 )
@@ -230,11 +176,14 @@ class RequestValidator:
             raise RequestError(400, f"missing input for feature {missing[0]!r}", missing[0])
         assert size is not None
         self._batch_size(size, "inputs")
-        check = self._check
-        return [
-            [check(r, columns[r.name][i], f"{r.name}[{i}]") for r in self.rules]
-            for i in range(size)
-        ]
+        tensors = [(columns[name], check) for name, check in self._checks]
+        rows: list[Row] = []
+        for i in range(size):
+            try:
+                rows.append([check(data[i]) for data, check in tensors])
+            except Violation as violation:
+                raise ContractRefusal(f"{violation.column}[{i}]", violation) from None
+        return rows
 
     # ------------------------------------------------------------------ metadata
 
@@ -244,7 +193,7 @@ class RequestValidator:
         return [
             {
                 "name": name,
-                "datatype": ("FP64", "INT64", "BYTES")[rules[name].kind],
+                "datatype": _V2_DATATYPE[rules[name].dtype],
                 "shape": [-1],
                 "parameters": self._parameters(rules[name]),
             }
@@ -252,12 +201,9 @@ class RequestValidator:
         ]
 
     @staticmethod
-    def _parameters(rule: _Rule) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "dtype": ("float", "int", "category")[rule.kind],
-            "nullable": rule.nullable,
-        }
-        if rule.kind == _CATEGORY:
+    def _parameters(rule: ColumnRules) -> dict[str, Any]:
+        params: dict[str, Any] = {"dtype": rule.dtype, "nullable": rule.nullable}
+        if not rule.numeric:
             params["categories"] = list(rule.category_order)
         else:
             if math.isfinite(rule.low):

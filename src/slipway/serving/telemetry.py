@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from slipway.training.features import Preprocessor
+from slipway.bundle.preprocessing import FittedPreprocessing
 
 #: Latency buckets, seconds: fine below 10 ms (where a healthy predictor answers) so the
 #: rollout's p99 comparison has resolution, coarse above.
@@ -47,7 +47,7 @@ _LABELS = ("model_name", "model_version")
 class FeatureStats(Collector):
     """Running sums of each raw input feature, exported at scrape time."""
 
-    def __init__(self, preprocessor: Preprocessor, labels: Sequence[str]) -> None:
+    def __init__(self, preprocessor: FittedPreprocessing, labels: Sequence[str]) -> None:
         self.labels = list(labels)
         self.numeric = preprocessor.numeric
         self.categorical = preprocessor.categorical
@@ -122,7 +122,7 @@ class ServingMetrics:
         model_version: str,
         run_id: str,
         forward: str,
-        preprocessor: Preprocessor | None,
+        preprocessor: FittedPreprocessing | None,
         registry: CollectorRegistry = REGISTRY,
     ) -> None:
         labels = (model_name, model_version)

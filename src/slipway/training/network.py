@@ -1,30 +1,21 @@
-"""The PyTorch network: a multi-layer perceptron for tabular binary classification."""
+"""The PyTorch network: a multi-layer perceptron for tabular binary classification.
+
+Its shape and parameter names are ``slipway.bundle.network.NetworkSpec``'s (shared with
+the predictor, which runs the same arithmetic in numpy).
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from slipway.bundle.network import NetworkSpec
 
-@dataclass(frozen=True)
-class NetworkSpec:
-    """Everything needed to rebuild the network before loading its weights."""
-
-    input_dim: int
-    hidden_sizes: tuple[int, ...]
-    dropout: float
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> NetworkSpec:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(int(data["input_dim"]), tuple(data["hidden_sizes"]), float(data["dropout"]))
+__all__ = ["NetworkSpec", "TabularMLP", "load_network", "network_from_arrays", "weight_arrays"]
 
 
 class TabularMLP(nn.Module):
@@ -51,5 +42,21 @@ def load_network(spec_path: Path, weights_path: Path) -> TabularMLP:
     model = TabularMLP(NetworkSpec.load(spec_path))
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+def weight_arrays(network: TabularMLP) -> dict[str, np.ndarray]:
+    """The network's parameters as float32 numpy arrays, named as the spec names them."""
+    return {
+        name: tensor.detach().cpu().to(torch.float32).numpy().copy()
+        for name, tensor in network.state_dict().items()
+    }
+
+
+def network_from_arrays(spec: NetworkSpec, weights: Mapping[str, np.ndarray]) -> TabularMLP:
+    """The torch network with ``weights`` (as ``weight_arrays`` gives them) loaded."""
+    model = TabularMLP(spec)
+    model.load_state_dict({name: torch.from_numpy(np.array(a)) for name, a in weights.items()})
     model.eval()
     return model
