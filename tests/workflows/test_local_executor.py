@@ -495,6 +495,25 @@ def test_unsupported_features_are_refused_before_any_step_runs(
     assert CALLS == []
 
 
+def test_a_dependency_cycle_is_refused_naming_its_tasks() -> None:
+    def build() -> None:
+        a = produce(name="a", arguments={"count": "1"})
+        b = produce(name="b", arguments={"count": "1"})
+        c = produce(name="c", arguments={"count": "1"})
+        produce(name="free", arguments={"count": "1"})
+        a >> b >> c
+        c >> a
+
+    with pytest.raises(WorkflowError, match="the dependencies form a cycle: ") as info:
+        LocalExecutor().run(_workflow(build))
+    chain = str(info.value).split("cycle: ")[1].split(" (")[0].split(" -> ")
+    # Each named task depends on the next, and the chain comes back to where it began.
+    assert chain[0] == chain[-1]
+    assert sorted(chain[:-1]) == ["a", "b", "c"]
+    assert chain in (["a", "c", "b", "a"], ["b", "a", "c", "b"], ["c", "b", "a", "c"])
+    assert CALLS == []
+
+
 def test_container_templates_are_refused() -> None:
     with WorkflowTemplate(name="c", entrypoint="main") as wt, DAG(name="main"):
         Container(name="shell", image=IMAGE, command=["sh", "-c", "true"])()
