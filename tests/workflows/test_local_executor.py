@@ -254,7 +254,8 @@ def read_settings(home: str) -> Annotated[str, Parameter(name="seen")]:
 def test_settings_state_folder_and_tracking_uri_read_the_steps_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SLIPWAY_TRACKING__MODEL_NAME", raising=False)
+    for name in ("SLIPWAY_TRACKING__MODEL_NAME", "SLIPWAY_TRACKING__TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     def build() -> None:
