@@ -97,7 +97,11 @@ module "iam" {
   artifacts_bucket_arn = module.object_storage.artifacts_bucket_arn
   kms_key_arn          = module.secrets.kms_key_arn
   git_token_secret_arn = module.secrets.git_token_secret_arn
-  platform_secret_arns = module.secrets.secret_arns
+  mlflow_secret_arns   = module.secrets.mlflow_secret_arns
+  cluster_name         = module.gpu_cluster.cluster_name
+
+  grafana_admin_secret_arn    = module.secrets.grafana_admin_secret_arn
+  gpu_autoscaling_group_names = module.gpu_cluster.gpu_autoscaling_group_names
 
   tags = local.tags
 }
@@ -113,9 +117,13 @@ module "gitops_bridge" {
   mlflow_role_arn           = module.iam.mlflow_role_arn
   workflows_role_arn        = module.iam.workflows_role_arn
   kserve_role_arn           = module.iam.kserve_role_arn
-  external_secrets_role_arn = module.iam.external_secrets_role_arn
   mlflow_db_secret_name     = module.secrets.mlflow_db_secret_name
   mlflow_flask_secret_name  = module.secrets.mlflow_flask_secret_name
   git_token_secret_name     = module.secrets.git_token_secret_name
-  bootstrap                 = var.gitops_bootstrap
+  grafana_admin_secret_name = module.secrets.grafana_admin_secret_name
+
+  cluster_name                = module.gpu_cluster.cluster_name
+  cluster_autoscaler_role_arn = module.iam.cluster_autoscaler_role_arn
+  secret_reader_role_arns     = module.iam.secret_reader_role_arns
+  bootstrap                   = var.gitops_bootstrap
 }

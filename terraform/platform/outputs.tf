@@ -36,9 +36,10 @@ output "irsa_role_arns" {
 output "secret_names" {
   description = "Secrets Manager entry names (names only, never values), keyed by purpose."
   value = {
-    mlflow_db    = module.secrets.mlflow_db_secret_name
-    mlflow_flask = module.secrets.mlflow_flask_secret_name
-    git_token    = module.secrets.git_token_secret_name
+    mlflow_db     = module.secrets.mlflow_db_secret_name
+    mlflow_flask  = module.secrets.mlflow_flask_secret_name
+    git_token     = module.secrets.git_token_secret_name
+    grafana_admin = module.secrets.grafana_admin_secret_name
   }
 }
 

@@ -28,11 +28,25 @@ ANNOTATIONS = (
     "mlflow-role-arn",
     "workflows-role-arn",
     "kserve-role-arn",
-    "external-secrets-role-arn",
+    "cluster-autoscaler-role-arn",
+    "mlflow-secrets-role-arn",
+    "workflows-secrets-role-arn",
+    "monitoring-secrets-role-arn",
     "mlflow-db-secret-name",
     "mlflow-flask-secret-name",
     "git-token-secret-name",
+    "grafana-admin-secret-name",
+    "cluster-name",
     "environment",
+)
+ROLES = (
+    "mlflow",
+    "workflows",
+    "kserve",
+    "cluster-autoscaler",
+    "mlflow-secrets",
+    "workflows-secrets",
+    "monitoring-secrets",
 )
 
 Obj = dict[str, Any]
@@ -59,7 +73,8 @@ def fake_cluster(environment: str) -> Obj:
         "slipway.io/artifacts-bucket": f"slipway-{environment}-artifacts",
         "slipway.io/datasets-bucket": f"slipway-{environment}-datasets",
     }
-    for role in ("mlflow", "workflows", "kserve", "external-secrets"):
+    annotations["slipway.io/cluster-name"] = f"slipway-{environment}"
+    for role in ROLES:
         arn = f"arn:aws:iam::123456789012:role/slipway-{environment}-{role}"
         annotations[f"slipway.io/{role}-role-arn"] = arn
     return {
@@ -236,3 +251,66 @@ def sync_options(app: Obj) -> set[str]:
 
 def wave(obj: Obj) -> int:
     return int((obj["metadata"].get("annotations") or {}).get("argocd.argoproj.io/sync-wave", 0))
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _merge(base.get(key), value) if key in base else value
+        return out
+    return over
+
+
+def effective_values(app: Obj) -> Obj:
+    """The values an Application gives its chart (above the chart's defaults): its value files
+    in order, then its valuesObject, merged as Helm merges them."""
+    values: Obj = {}
+    for path in value_files(app):
+        values = _merge(values, yaml.safe_load(path.read_text()) or {})
+    for source in sources(app):
+        values = _merge(values, copy.deepcopy((source.get("helm") or {}).get("valuesObject") or {}))
+    return values
+
+
+GPU_POOL = {"slipway.io/node-pool": "gpu"}
+SYSTEM_POOL = {"slipway.io/node-pool": "system"}
+GPU_TOLERATION = {
+    "key": "nvidia.com/gpu",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
+
+
+def _is_gpu_toleration(toleration: Obj) -> bool:
+    return toleration.get("key") == "nvidia.com/gpu"
+
+
+def off_gpu_errors(name: str, values: Obj) -> list[str]:
+    """A component in the autoscaler's path runs on the system node group and never waits for
+    a GPU node: it selects the system pool, nothing of its placement names GPU nodes, and its
+    tolerations (if any) are not only the GPU taint's."""
+    errors = []
+    selector = values.get("nodeSelector") or {}
+    if selector != SYSTEM_POOL:
+        errors.append(f"{name}: nodeSelector {selector} is not the system node group {SYSTEM_POOL}")
+    if "gpu" in yaml.safe_dump(values.get("affinity") or {}).lower():
+        errors.append(f"{name}: its affinity requires a GPU node")
+    tolerations = values.get("tolerations") or []
+    if tolerations and all(_is_gpu_toleration(t) for t in tolerations):
+        errors.append(f"{name}: it tolerates only the GPU taint")
+    return errors
+
+
+def gpu_agent_errors(name: str, values: Obj) -> list[str]:
+    """A GPU node agent runs on every GPU node and only there: it selects the GPU pool,
+    tolerates the GPU taint, and no affinity of the chart's narrows it further."""
+    errors = []
+    if (values.get("nodeSelector") or {}) != GPU_POOL:
+        errors.append(f"{name}: nodeSelector {values.get('nodeSelector')} is not {GPU_POOL}")
+    if GPU_TOLERATION not in (values.get("tolerations") or []):
+        errors.append(f"{name}: does not tolerate {GPU_TOLERATION}")
+    if values.get("affinity"):
+        errors.append(f"{name}: an affinity narrows the GPU nodes it runs on")
+    return errors

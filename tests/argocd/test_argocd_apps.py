@@ -18,9 +18,12 @@ from argocd_checks import (
     application_errors,
     application_set_errors,
     applications,
+    effective_values,
     fake_cluster,
+    gpu_agent_errors,
     load,
     manifests,
+    off_gpu_errors,
     project_errors,
     render_application_set,
     sources,
@@ -41,7 +44,9 @@ CRD_HEAVY = {
     "kserve-crd",
     "kube-prometheus-stack",
     "argo-workflows",
+    "cluster-autoscaler",
 }
+GPU_AGENTS = ("nvidia-device-plugin", "dcgm-exporter")
 
 
 def _by_kind(kind: str) -> list[dict[str, Any]]:
@@ -67,11 +72,41 @@ def test_every_manifest_and_generated_application_is_schema_valid(crd_schema_dir
     assert errors == []
 
 
-def test_cluster_secret_store_in_values_is_schema_valid(crd_schema_dir: Path) -> None:
-    extra = _app("external-secrets")["spec"]["sources"][0]["helm"]["valuesObject"]["extraObjects"]
-    assert [o["kind"] for o in extra] == ["ClusterSecretStore"]
-    assert validate_manifests(extra, crd_schema_dir) == []
-    assert extra[0]["spec"]["provider"]["aws"]["region"] == "eu-west-1"
+def cluster_secret_store_errors(objects: list[dict[str, Any]]) -> list[str]:
+    """No store shared by every namespace: a ClusterSecretStore (with one role that reads every
+    secret) would let an ExternalSecret in ml-workflows fetch the database password."""
+    return [
+        f"ClusterSecretStore {o['metadata']['name']}"
+        for o in objects
+        if isinstance(o, dict) and o.get("kind") == "ClusterSecretStore"
+    ]
+
+
+def test_no_cluster_secret_store_anywhere() -> None:
+    objects = [o for objs in manifests().values() for o in objs]
+    for app in applications():
+        objects += effective_values(app).get("extraObjects") or []
+    assert cluster_secret_store_errors(objects) == []
+    for project in _by_kind("AppProject"):
+        kinds = {k["kind"] for k in project["spec"].get("clusterResourceWhitelist", [])}
+        assert "ClusterSecretStore" not in kinds, project["metadata"]["name"]
+    assert cluster_secret_store_errors(load(FIXTURES / "cluster-secret-store.yaml"))
+    # the External Secrets controller has no AWS identity to lend a store
+    values = effective_values(_app("external-secrets"))
+    assert "eks.amazonaws.com/role-arn" not in str(values.get("serviceAccount"))
+
+
+def test_each_namespace_store_gets_its_own_role() -> None:
+    expected = {
+        "mlflow": "mlflow-secrets",
+        "ml-workflows": "workflows-secrets",
+        "platform-monitoring": "monitoring-secrets",
+    }
+    for name, role in expected.items():
+        for environment in ENVIRONMENTS:
+            values = effective_values(_app(name, environment))
+            arn = values["secretStore"]["roleArn"]
+            assert arn.endswith(f"slipway-{environment}-{role}"), (name, arn)
 
 
 def test_every_application_is_consistent() -> None:
@@ -301,3 +336,108 @@ def test_environment_model_versions_reach_the_inference_services(
             container = services[model["name"]]["spec"]["predictor"]["containers"][0]
             uri = next(e["value"] for e in container["env"] if e["name"] == "STORAGE_URI")
             assert uri.startswith(f"s3://slipway-{environment}-artifacts/")
+
+
+# --- GPUs from zero -------------------------------------------------------------------
+
+
+def test_gpu_add_ons_are_pinned_in_their_waves() -> None:
+    waves = {a["metadata"]["name"]: wave(a) for a in _by_kind("ApplicationSet")}
+    assert waves["cluster-autoscaler"] < waves["knative-serving"] < waves["model-serving"]
+    assert waves["cluster-autoscaler"] < waves["ml-workflows"]
+    assert waves["nvidia-device-plugin"] < waves["ml-workflows"]
+    # the DCGM exporter's ServiceMonitor needs kube-prometheus-stack's CRDs first
+    assert waves["kube-prometheus-stack"] < waves["dcgm-exporter"]
+    assert "SkipDryRunOnMissingResource=true" in sync_options(_app("dcgm-exporter"))
+    for name in ("cluster-autoscaler", *GPU_AGENTS):
+        source = sources(_app(name))[0]
+        assert source["chart"] == name and source["targetRevision"][0].isdigit(), name
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_nothing_in_the_autoscalers_path_waits_for_a_gpu_node(environment: str) -> None:
+    values = effective_values(_app("cluster-autoscaler", environment))
+    assert off_gpu_errors("cluster-autoscaler", values) == []
+    # what it needs before it can act: External Secrets is not among them; cert-manager and
+    # the controllers of its wave must not sit on GPU nodes either
+    for name in ("external-secrets",):
+        assert "gpu" not in str(effective_values(_app(name, environment)).get("nodeSelector"))
+    # Argo CD itself, which syncs it: the gitops-bridge module pins it to the system group
+    bridge = (REPO / "terraform" / "modules" / "gitops-bridge" / "variables.tf").read_text()
+    assert re.search(r'default\s*=\s*\{ "slipway.io/node-pool" = "system" \}', bridge)
+
+
+def test_the_off_gpu_check_catches_an_autoscaler_on_gpu_nodes() -> None:
+    bad = load(FIXTURES / "gpu-bound-values.yaml")[0]["autoscaler"]
+    errors = "\n".join(off_gpu_errors("bad", bad))
+    assert "is not the system node group" in errors
+    assert "tolerates only the GPU taint" in errors
+    assert "affinity requires a GPU node" in errors
+
+
+def test_the_autoscaler_discovers_the_gpu_groups_of_its_cluster() -> None:
+    values = effective_values(_app("cluster-autoscaler", "prod"))
+    assert values["cloudProvider"] == "aws" and values["awsRegion"] == "eu-west-1"
+    assert values["autoDiscovery"]["clusterName"] == "slipway-prod"
+    assert (
+        "k8s.io/cluster-autoscaler/node-template/label/slipway.io/node-pool=gpu"
+        in (values["autoDiscovery"]["tags"])
+    )
+    role = values["rbac"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert role.endswith("slipway-prod-cluster-autoscaler")
+    # the name the IRSA role trusts (terraform/modules/iam: kube-system/cluster-autoscaler)
+    assert values["rbac"]["serviceAccount"]["name"] == "cluster-autoscaler"
+    assert _app("cluster-autoscaler")["spec"]["destination"]["namespace"] == "kube-system"
+
+
+@pytest.mark.parametrize("name", GPU_AGENTS)
+def test_gpu_agents_run_on_every_gpu_node_and_only_there(name: str) -> None:
+    for environment in ENVIRONMENTS:
+        assert gpu_agent_errors(name, effective_values(_app(name, environment))) == []
+    assert effective_values(_app("dcgm-exporter"))["serviceMonitor"]["enabled"] is True
+
+
+def test_the_gpu_agent_check_catches_an_agent_off_the_gpu_nodes() -> None:
+    bad = load(FIXTURES / "gpu-bound-values.yaml")[0]["agent"]
+    errors = "\n".join(gpu_agent_errors("bad", bad))
+    assert "nodeSelector" in errors and "does not tolerate" in errors and "affinity" in errors
+
+
+# --- Grafana's admin password ------------------------------------------------------------
+
+
+def plain_admin_passwords(root: Path) -> list[str]:
+    """Every `adminPassword` (Grafana's chart default is a fixed password) set in YAML below
+    root (values and manifests; chart templates are not YAML), with its file."""
+    found = []
+    for path in sorted(root.rglob("*.yaml")):
+        if "templates" in path.relative_to(root).parts:
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            stack = [doc]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, dict):
+                    if node.get("adminPassword") not in (None, ""):
+                        found.append(str(path))
+                    stack += list(node.values())
+                elif isinstance(node, list):
+                    stack += node
+    return found
+
+
+def test_grafana_admin_comes_from_the_secret_store(tmp_path: Path) -> None:
+    for environment in ENVIRONMENTS:
+        grafana = effective_values(_app("kube-prometheus-stack", environment))["grafana"]
+        monitoring = effective_values(_app("platform-monitoring", environment))["grafanaAdmin"]
+        assert grafana["admin"]["existingSecret"] == "grafana-admin"
+        assert monitoring.get("enabled", True) is not False
+        assert monitoring["secretName"] == f"{environment}-grafana-admin-secret-name"
+        chart = yaml.safe_load((REPO / "charts/platform-monitoring/values.yaml").read_text())
+        assert chart["grafanaAdmin"]["targetName"] == grafana["admin"]["existingSecret"]
+        assert chart["grafanaAdmin"]["userKey"] == grafana["admin"]["userKey"]
+        assert chart["grafanaAdmin"]["passwordKey"] == grafana["admin"]["passwordKey"]
+    assert plain_admin_passwords(ARGOCD) == []
+    assert plain_admin_passwords(REPO / "charts") == []
+    (tmp_path / "values.yaml").write_text("grafana:\n  adminPassword: prom-operator\n")
+    assert plain_admin_passwords(tmp_path) == [str(tmp_path / "values.yaml")]

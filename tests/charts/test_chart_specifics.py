@@ -59,7 +59,8 @@ def test_mlflow_db_upgrade_hook_runs_after_the_secret_exists(rendered: Rendered_
 
 def test_mlflow_production_has_irsa_auth_hpa_ingress_and_monitoring(rendered: Rendered_) -> None:
     item = rendered["mlflow", "production"]
-    account = item.one("ServiceAccount")
+    pod = item.one("Deployment")["spec"]["template"]["spec"]
+    account = item.one("ServiceAccount", pod["serviceAccountName"])
     role = _values("mlflow", "production")["serviceAccount"]["roleArn"]
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
     server = item.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
@@ -210,8 +211,7 @@ def test_workflow_secrets_come_from_external_secrets(rendered: Rendered_) -> Non
         for o in rendered["ml-workflows", "production"].of_kind("ExternalSecret")
     }
     assert names == {"git-token", "mlflow-credentials"}
-    account = rendered["ml-workflows", "production"].one("ServiceAccount")
-    assert account["metadata"]["name"] == "ml-workflows"
+    account = rendered["ml-workflows", "production"].one("ServiceAccount", "ml-workflows")
     assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
 
 
@@ -269,3 +269,108 @@ def test_rendered_rules_pass_promtool(rendered: Rendered_, tmp_path: Path) -> No
             ["promtool", "check", "rules", str(path)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- lockdown: per-namespace secret stores, cluster-local predictors, Grafana's admin ----
+
+
+def store_errors(objects: list[dict[str, Any]]) -> list[str]:
+    """Every ExternalSecret reads through a SecretStore of its own namespace that this render
+    creates, authenticating as a ServiceAccount of that namespace; no ClusterSecretStore."""
+    stores = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in objects
+        if o["kind"] == "SecretStore"
+    }
+    accounts = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "ServiceAccount"
+    }
+    errors = [
+        f"ClusterSecretStore {o['metadata']['name']}"
+        for o in objects
+        if o["kind"] == "ClusterSecretStore"
+    ]
+    for obj in objects:
+        if obj["kind"] != "ExternalSecret":
+            continue
+        ref, namespace = obj["spec"]["secretStoreRef"], obj["metadata"]["namespace"]
+        name = obj["metadata"]["name"]
+        if ref.get("kind") != "SecretStore":
+            errors.append(f"{name}: reads through a {ref.get('kind')}")
+        store = stores.get((namespace, ref["name"]))
+        if store is None:
+            errors.append(f"{name}: no SecretStore {ref['name']} in {namespace}")
+            continue
+        account = store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]
+        if "namespace" in account or (namespace, account["name"]) not in accounts:
+            errors.append(f"{name}: the store's identity is not a ServiceAccount of {namespace}")
+    return errors
+
+
+@pytest.mark.parametrize("chart", ["mlflow", "ml-workflows", "platform-monitoring"])
+def test_secrets_are_read_through_the_namespace_store(rendered: Rendered_, chart: str) -> None:
+    item = rendered[chart, "production"]
+    assert item.of_kind("ExternalSecret")
+    assert store_errors(item.objects) == []
+    store = item.one("SecretStore")
+    account = item.one("ServiceAccount", "secrets-reader")
+    role = _values(chart, "production")["secretStore"]["roleArn"]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    assert store["spec"]["provider"]["aws"]["region"] == "eu-west-1"
+
+
+def test_the_store_check_catches_a_cluster_store(rendered: Rendered_) -> None:
+    objects = [dict(o) for o in rendered["ml-workflows", "production"].objects]
+    wide = []
+    for obj in objects:
+        if obj["kind"] == "ExternalSecret":
+            obj = {
+                **obj,
+                "spec": {
+                    **obj["spec"],
+                    "secretStoreRef": {"kind": "ClusterSecretStore", "name": "aws-secrets-manager"},
+                },
+            }
+        wide.append(obj)
+    errors = store_errors(wide)
+    assert any("reads through a ClusterSecretStore" in e for e in errors)
+    no_store = [o for o in objects if o["kind"] != "SecretStore"]
+    assert any("no SecretStore" in e for e in store_errors(no_store))
+
+
+def test_mlflow_store_exists_before_its_external_secret(rendered: Rendered_) -> None:
+    item = rendered["mlflow", "minimal"]
+    store = item.one("SecretStore")["metadata"]["annotations"]
+    secret = item.one("ExternalSecret")["metadata"]["annotations"]
+    assert store["helm.sh/hook"] == secret["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(store["helm.sh/hook-weight"]) < int(secret["helm.sh/hook-weight"])
+
+
+VISIBILITY = "networking.knative.dev/visibility"
+
+
+def test_predictors_are_cluster_local_by_default(rendered: Rendered_) -> None:
+    for profile in ("minimal", "production"):
+        services = rendered["model-serving", profile].of_kind("InferenceService")
+        assert services, profile
+        for service in services:
+            assert service["metadata"]["labels"][VISIBILITY] == "cluster-local", profile
+
+
+def test_exposed_predictors_carry_their_auth_mode(rendered: Rendered_) -> None:
+    services = rendered["model-serving", "exposed"].of_kind("InferenceService")
+    assert services
+    for service in services:
+        assert VISIBILITY not in service["metadata"]["labels"]
+        assert service["metadata"]["annotations"]["slipway.io/auth-mode"] == "jwt"
+
+
+def test_grafana_admin_secret_comes_from_the_store(rendered: Rendered_) -> None:
+    item = rendered["platform-monitoring", "production"]
+    secret = item.one("ExternalSecret", "grafana-admin")
+    assert secret["spec"]["target"]["name"] == "grafana-admin"
+    keys = {d["secretKey"]: d["remoteRef"] for d in secret["spec"]["data"]}
+    assert set(keys) == {"admin-user", "admin-password"}
+    assert {r["key"] for r in keys.values()} == {"slipway/prod/grafana/admin"}

@@ -28,10 +28,15 @@ ANNOTATION_KEYS = {
     "slipway.io/mlflow-role-arn",
     "slipway.io/workflows-role-arn",
     "slipway.io/kserve-role-arn",
-    "slipway.io/external-secrets-role-arn",
     "slipway.io/mlflow-db-secret-name",
     "slipway.io/mlflow-flask-secret-name",
     "slipway.io/git-token-secret-name",
+    "slipway.io/grafana-admin-secret-name",
+    "slipway.io/cluster-name",
+    "slipway.io/cluster-autoscaler-role-arn",
+    "slipway.io/mlflow-secrets-role-arn",
+    "slipway.io/workflows-secrets-role-arn",
+    "slipway.io/monitoring-secrets-role-arn",
     "slipway.io/environment",
 }
 
@@ -39,7 +44,10 @@ SERVICE_ACCOUNTS = {
     "mlflow": ("mlflow", "mlflow"),
     "workflows": ("ml-workflows", "ml-workflows"),
     "kserve": ("model-serving", "kserve-predictor"),
-    "external_secrets": ("external-secrets", "external-secrets"),
+    "cluster_autoscaler": ("kube-system", "cluster-autoscaler"),
+    "mlflow_secrets": ("mlflow", "secrets-reader"),
+    "workflows_secrets": ("ml-workflows", "secrets-reader"),
+    "monitoring_secrets": ("monitoring", "secrets-reader"),
 }
 
 
@@ -197,6 +205,31 @@ def test_autoscaler_can_scale_gpu_groups_up_from_zero() -> None:
     assert "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" in template
 
 
+def vpc_cni_configuration(config: Config) -> dict[str, Any]:
+    """The configuration the vpc-cni add-on is created with (decoded from jsonencode)."""
+    addon = config.resources[("aws_eks_addon", "this")]
+    assert expression(addon["addon_name"]) == "each.key"
+    assert "jsonencode(each.value)" in expression(addon["configuration_values"])
+    addons = {unquote(k): v for k, v in config.locals["addon_configuration"].items()}
+    assert set(addons) >= {"vpc-cni", "kube-proxy", "coredns"}
+    vpc_cni = addons["vpc-cni"]
+    return {unquote(k): v for k, v in vpc_cni.items()} if isinstance(vpc_cni, dict) else {}
+
+
+def test_vpc_cni_enforces_network_policies() -> None:
+    configuration = vpc_cni_configuration(module("gpu-cluster"))
+    assert unquote(configuration.get("enableNetworkPolicy")) == "true"
+
+
+def test_the_cni_check_fails_without_network_policy_support(tmp_path: Path) -> None:
+    text = (MODULES_DIR / "gpu-cluster" / "main.tf").read_text(encoding="utf-8")
+    disabled = text.replace('enableNetworkPolicy = "true"', 'enableNetworkPolicy = "false"')
+    assert disabled != text
+    (tmp_path / "main.tf").write_text(disabled, encoding="utf-8")
+    configuration = vpc_cni_configuration(load_config(tmp_path))
+    assert unquote(configuration["enableNetworkPolicy"]) != "true"
+
+
 def test_cluster_logs_encrypts_secrets_and_supports_irsa() -> None:
     config = module("gpu-cluster")
     cluster = config.resources[("aws_eks_cluster", "this")]
@@ -316,7 +349,7 @@ def test_kms_key_rotates_and_secrets_use_it() -> None:
         for (rtype, _), body in config.resources.items()
         if rtype == "aws_secretsmanager_secret"
     ]
-    assert len(secrets) == 3
+    assert len(secrets) == 4
     assert all(expression(s["kms_key_id"]) == "aws_kms_key.this.arn" for s in secrets)
 
 
@@ -325,9 +358,12 @@ def test_generated_credentials_come_from_random_password() -> None:
     assert {name for rtype, name in config.resources if rtype == "random_password"} == {
         "mlflow_db",
         "mlflow_flask",
+        "grafana_admin",
     }
     db = " ".join(strings(config.resources[("aws_secretsmanager_secret_version", "mlflow_db")]))
     assert "random_password.mlflow_db.result" in db
+    grafana = config.resources[("aws_secretsmanager_secret_version", "grafana_admin")]
+    assert "random_password.grafana_admin.result" in " ".join(strings(grafana))
     # The git token's value never passes through Terraform.
     assert ("aws_secretsmanager_secret_version", "git_token") not in config.resources
 
@@ -391,15 +427,19 @@ def test_irsa_roles_trust_exactly_one_service_account_each() -> None:
 
 def test_iam_policies_name_exact_actions_on_exact_resources() -> None:
     documents = iam_documents()
-    assert set(documents) == {"mlflow", "workflows", "kserve", "external_secrets"}
+    assert set(documents) == {"mlflow", "workflows", "kserve", "secrets", "cluster_autoscaler"}
     for name, document in documents.items():
         for statement in document["statement"]:
             actions = [unquote(a) for a in statement["actions"]]
             assert all("*" not in a for a in actions), f"{name}: wildcard action in {actions}"
             resources = [expression(unquote(r)) for r in strings(statement["resources"])]
             assert resources, f"{name}: statement without resources"
-            assert all(r != "*" for r in resources), f"{name}: wildcard resource"
-            assert all("var." in r for r in resources), (
+            if resources == ["*"]:
+                # only calls that take no resource ARN: the autoscaler's discovery
+                assert name == "cluster_autoscaler", f"{name}: wildcard resource"
+                assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions)
+                continue
+            assert all("var." in r or "each.value" in r or "local." in r for r in resources), (
                 f"{name}: resources must be the ARNs passed in: {resources}"
             )
 
@@ -454,9 +494,39 @@ def test_kserve_is_read_only_on_artifacts() -> None:
     }
 
 
-def test_external_secrets_reads_exactly_the_platform_secrets() -> None:
-    document = iam_documents()["external_secrets"]
-    assert resources_of(document) == {"var.platform_secret_arns", "var.kms_key_arn"}
+def namespace_secret_arns(config: Config) -> dict[str, set[str]]:
+    """The secrets each namespace's secret reader role may read, as Terraform expressions."""
+    document = config.data[("aws_iam_policy_document", "secrets")]
+    assert expression(document["for_each"]) == "local.namespace_secret_arns"
+    read = [s for s in document["statement"] if unquote(s["sid"]) == "ReadNamespaceSecrets"]
+    assert [expression(unquote(r)) for r in strings(read[0]["resources"])] == ["each.value"]
+    out = {}
+    for key, value in config.locals["namespace_secret_arns"].items():
+        out[unquote(key)] = {expression(unquote(v)) for v in strings(value)}
+    return out
+
+
+def roles_by_namespace(config: Config) -> dict[str, str]:
+    """Which namespace each secret reader role trusts (from the service_accounts defaults)."""
+    type_text = str(config.variables["service_accounts"]["type"])
+    out = {}
+    for key in namespace_secret_arns(config):
+        component = key.replace("-", "_")
+        match = re.search(rf'{component} = optional\(.*?namespace = "([a-z-]+)"', type_text)
+        assert match, key
+        out[match.group(1)] = key
+    return out
+
+
+def test_each_namespace_store_reads_only_its_own_secrets() -> None:
+    config = module("iam")
+    arns = namespace_secret_arns(config)
+    namespaces = roles_by_namespace(config)
+    assert set(namespaces) == {"mlflow", "ml-workflows", "monitoring"}
+    assert arns[namespaces["mlflow"]] == {"var.mlflow_secret_arns"}
+    assert arns[namespaces["ml-workflows"]] == {"var.git_token_secret_arn"}
+    assert arns[namespaces["monitoring"]] == {"var.grafana_admin_secret_arn"}
+    document = config.data[("aws_iam_policy_document", "secrets")]
     assert not {
         a
         for a in actions_of(document)
@@ -465,13 +535,76 @@ def test_external_secrets_reads_exactly_the_platform_secrets() -> None:
         )
     }
     root = load_config(ROOT_DIR)
-    assert expression(root.modules["iam"]["platform_secret_arns"]) == "module.secrets.secret_arns"
-    secret_arns = " ".join(strings(module("secrets").outputs["secret_arns"]["value"]))
-    assert secret_arns.count("aws_secretsmanager_secret.") == 3
+    assert expression(root.modules["iam"]["mlflow_secret_arns"]) == (
+        "module.secrets.mlflow_secret_arns"
+    )
+    mlflow = " ".join(strings(module("secrets").outputs["mlflow_secret_arns"]["value"]))
+    assert "mlflow_db" in mlflow and "mlflow_flask" in mlflow and "git_token" not in mlflow
+
+
+def ml_workflows_can_read_the_database_secret(config: Config) -> bool:
+    """Whether the role ml-workflows' SecretStore authenticates as may read the MLflow DB
+    credentials (directly, or through the list that holds them)."""
+    role = roles_by_namespace(config)["ml-workflows"]
+    readable = namespace_secret_arns(config)[role]
+    return any("mlflow_secret_arns" in a or "mlflow_db" in a for a in readable)
+
+
+def test_ml_workflows_store_cannot_read_the_database_secret(tmp_path: Path) -> None:
+    assert not ml_workflows_can_read_the_database_secret(module("iam"))
+    # the check fails on one wide reader, which is what the ClusterSecretStore's role was
+    for path in (MODULES_DIR / "iam").glob("*.tf"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    main = tmp_path / "main.tf"
+    text = main.read_text(encoding="utf-8")
+    wide = text.replace(
+        "workflows-secrets  = [var.git_token_secret_arn]",
+        "workflows-secrets  = concat([var.git_token_secret_arn], var.mlflow_secret_arns)",
+    )
+    assert wide != text
+    main.write_text(wide, encoding="utf-8")
+    assert ml_workflows_can_read_the_database_secret(load_config(tmp_path))
+
+
+def test_no_role_reads_every_platform_secret() -> None:
+    config = module("iam")
+    assert "external-secrets" not in str(config.locals["roles"])
+    assert "platform_secret_arns" not in config.variables
+
+
+def test_cluster_autoscaler_resizes_only_this_clusters_gpu_groups() -> None:
+    config = module("iam")
+    document = iam_documents()["cluster_autoscaler"]
+    writes = [
+        s
+        for s in document["statement"]
+        if any(not unquote(a).split(":")[1].startswith(("Describe", "Get")) for a in s["actions"])
+    ]
+    assert {unquote(a) for s in writes for a in s["actions"]} == {
+        "autoscaling:SetDesiredCapacity",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
+    for statement in writes:
+        resources = [expression(unquote(r)) for r in strings(statement["resources"])]
+        assert resources == ["local.gpu_autoscaling_group_arns"]
+        condition = block(statement, "condition")
+        assert unquote(condition["variable"]) == (
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.cluster_name}"
+        )
+        assert [unquote(v) for v in condition["values"]] == ["owned"]
+    arns = " ".join(strings(config.locals["gpu_autoscaling_group_arns"]))
+    assert "var.gpu_autoscaling_group_names" in arns and "autoScalingGroupName/" in arns
+    root = load_config(ROOT_DIR)
+    assert expression(root.modules["iam"]["gpu_autoscaling_group_names"]) == (
+        "module.gpu_cluster.gpu_autoscaling_group_names"
+    )
 
 
 def test_kms_use_goes_through_the_service_only() -> None:
     for name, document in iam_documents().items():
+        if name == "cluster_autoscaler":
+            assert not any("kms:" in a for a in actions_of(document))
+            continue
         kms = [
             s
             for s in document["statement"]

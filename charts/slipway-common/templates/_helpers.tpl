@@ -81,3 +81,57 @@ Call with the image values (`.Values.image`), not the root context.
 {{- printf "%s:%s" .repository .tag }}
 {{- end }}
 {{- end }}
+
+{{/*
+The namespace's own SecretStore and the ServiceAccount it authenticates as (IRSA, through
+External Secrets' JWT auth): the store can only read what that role may read, which is this
+namespace's secrets and no others. Takes (dict "root" $ "hook" bool); `hook` makes both
+objects pre-install/pre-upgrade hooks, for charts whose ExternalSecret is itself a hook.
+The values it reads: secretStore.{create,name,serviceAccountName,roleArn} and aws.region.
+*/}}
+{{- define "slipway-common.secretStore" -}}
+{{- $root := .root }}
+{{- $store := $root.Values.secretStore }}
+{{- if $store.create }}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $store.serviceAccountName }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "slipway-common.labels" $root | nindent 4 }}
+  annotations:
+    {{- with $store.roleArn }}
+    eks.amazonaws.com/role-arn: {{ . | quote }}
+    {{- end }}
+    {{- if .hook }}
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-20"
+    helm.sh/hook-delete-policy: before-hook-creation
+    {{- end }}
+automountServiceAccountToken: false
+---
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: {{ $store.name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "slipway-common.labels" $root | nindent 4 }}
+  {{- if .hook }}
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+    helm.sh/hook-weight: "-20"
+    helm.sh/hook-delete-policy: before-hook-creation
+  {{- end }}
+spec:
+  provider:
+    aws:
+      service: SecretsManager
+      region: {{ required "aws.region is required for the SecretStore" $root.Values.aws.region | quote }}
+      auth:
+        jwt:
+          serviceAccountRef:
+            name: {{ $store.serviceAccountName }}
+{{- end }}
+{{- end }}

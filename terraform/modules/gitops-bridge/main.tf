@@ -6,17 +6,22 @@ locals {
   helm_repository = "https://argoproj.github.io/argo-helm"
 
   annotations = merge(var.extra_annotations, {
-    "slipway.io/environment"               = var.environment
-    "slipway.io/aws-region"                = var.aws_region
-    "slipway.io/artifacts-bucket"          = var.artifacts_bucket_name
-    "slipway.io/datasets-bucket"           = var.datasets_bucket_name
-    "slipway.io/mlflow-role-arn"           = var.mlflow_role_arn
-    "slipway.io/workflows-role-arn"        = var.workflows_role_arn
-    "slipway.io/kserve-role-arn"           = var.kserve_role_arn
-    "slipway.io/external-secrets-role-arn" = var.external_secrets_role_arn
-    "slipway.io/mlflow-db-secret-name"     = var.mlflow_db_secret_name
-    "slipway.io/mlflow-flask-secret-name"  = var.mlflow_flask_secret_name
-    "slipway.io/git-token-secret-name"     = var.git_token_secret_name
+    "slipway.io/environment"                 = var.environment
+    "slipway.io/aws-region"                  = var.aws_region
+    "slipway.io/artifacts-bucket"            = var.artifacts_bucket_name
+    "slipway.io/datasets-bucket"             = var.datasets_bucket_name
+    "slipway.io/mlflow-role-arn"             = var.mlflow_role_arn
+    "slipway.io/workflows-role-arn"          = var.workflows_role_arn
+    "slipway.io/kserve-role-arn"             = var.kserve_role_arn
+    "slipway.io/mlflow-db-secret-name"       = var.mlflow_db_secret_name
+    "slipway.io/mlflow-flask-secret-name"    = var.mlflow_flask_secret_name
+    "slipway.io/git-token-secret-name"       = var.git_token_secret_name
+    "slipway.io/grafana-admin-secret-name"   = var.grafana_admin_secret_name
+    "slipway.io/cluster-name"                = var.cluster_name
+    "slipway.io/cluster-autoscaler-role-arn" = var.cluster_autoscaler_role_arn
+    "slipway.io/mlflow-secrets-role-arn"     = var.secret_reader_role_arns.mlflow
+    "slipway.io/workflows-secrets-role-arn"  = var.secret_reader_role_arns.workflows
+    "slipway.io/monitoring-secrets-role-arn" = var.secret_reader_role_arns.monitoring
   })
 
   labels = {

@@ -73,9 +73,28 @@ variable "kserve_role_arn" {
   description = "ARN of the KServe predictor IRSA role; published as `slipway.io/kserve-role-arn`."
 }
 
-variable "external_secrets_role_arn" {
+variable "cluster_name" {
   type        = string
-  description = "ARN of the External Secrets IRSA role; published as `slipway.io/external-secrets-role-arn`."
+  description = "Name of the EKS cluster; published as `slipway.io/cluster-name` (the cluster autoscaler discovers its node groups by it)."
+}
+
+variable "cluster_autoscaler_role_arn" {
+  type        = string
+  description = "ARN of the cluster autoscaler IRSA role; published as `slipway.io/cluster-autoscaler-role-arn`."
+}
+
+variable "secret_reader_role_arns" {
+  type = object({
+    mlflow     = string
+    workflows  = string
+    monitoring = string
+  })
+  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity); published as `slipway.io/{mlflow,workflows,monitoring}-secrets-role-arn`."
+}
+
+variable "grafana_admin_secret_name" {
+  type        = string
+  description = "Secrets Manager name of Grafana's admin credentials; published as `slipway.io/grafana-admin-secret-name`."
 }
 
 variable "mlflow_db_secret_name" {

@@ -287,11 +287,27 @@ moved {
 # Core add-ons, managed by EKS
 ################################################################################
 
+locals {
+  # The VPC CNI enforces NetworkPolicies itself (its node agent, eBPF) once enableNetworkPolicy
+  # is set: every chart's NetworkPolicy is then enforced, with no second CNI to run.
+  addon_configuration = {
+    vpc-cni = {
+      enableNetworkPolicy = "true"
+      nodeAgent = {
+        enablePolicyEventLogs = "false"
+      }
+    }
+    kube-proxy = null
+    coredns    = null
+  }
+}
+
 resource "aws_eks_addon" "this" {
-  for_each = toset(["vpc-cni", "kube-proxy", "coredns"])
+  for_each = local.addon_configuration
 
   cluster_name                = aws_eks_cluster.this.name
-  addon_name                  = each.value
+  addon_name                  = each.key
+  configuration_values        = each.value == null ? null : jsonencode(each.value)
   resolve_conflicts_on_create = "OVERWRITE"
   resolve_conflicts_on_update = "OVERWRITE"
 

@@ -61,3 +61,8 @@ output "gpu_node_taint" {
     effect = "NoSchedule"
   }
 }
+
+output "gpu_autoscaling_group_names" {
+  description = "Auto Scaling group names behind the GPU node groups: the only groups the cluster autoscaler may resize."
+  value       = flatten([for g in module.gpu_node_group : g.node_group_autoscaling_group_names])
+}

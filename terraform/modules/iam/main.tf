@@ -1,13 +1,40 @@
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 # IRSA roles: each trusts exactly one Kubernetes service account of the cluster and may do
 # exactly what its component needs, on named resources only.
 
 locals {
   roles = {
-    mlflow           = var.service_accounts.mlflow
-    workflows        = var.service_accounts.workflows
-    kserve           = var.service_accounts.kserve
-    external-secrets = var.service_accounts.external_secrets
+    mlflow             = var.service_accounts.mlflow
+    workflows          = var.service_accounts.workflows
+    kserve             = var.service_accounts.kserve
+    cluster-autoscaler = var.service_accounts.cluster_autoscaler
+    # One secret reader per namespace that reads secrets: its SecretStore authenticates as
+    # this service account, so an ExternalSecret can only fetch that namespace's secrets.
+    mlflow-secrets     = var.service_accounts.mlflow_secrets
+    workflows-secrets  = var.service_accounts.workflows_secrets
+    monitoring-secrets = var.service_accounts.monitoring_secrets
   }
+
+  # The secrets each namespace's store may read, and no others.
+  namespace_secret_arns = {
+    mlflow-secrets     = var.mlflow_secret_arns
+    workflows-secrets  = [var.git_token_secret_arn]
+    monitoring-secrets = [var.grafana_admin_secret_arn]
+  }
+
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  gpu_autoscaling_group_arns = [
+    for n in var.gpu_autoscaling_group_names :
+    "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${n}"
+  ]
 
   # KMS use is only allowed through the services that encrypt with the key.
   s3_via             = "s3.*.amazonaws.com"
@@ -144,16 +171,18 @@ data "aws_iam_policy_document" "kserve" {
   }
 }
 
-# External Secrets: read exactly the platform's secrets.
-data "aws_iam_policy_document" "external_secrets" {
+# Secret readers, one per namespace: read exactly that namespace's secrets.
+data "aws_iam_policy_document" "secrets" {
+  for_each = local.namespace_secret_arns
+
   statement {
-    sid = "ReadPlatformSecrets"
+    sid = "ReadNamespaceSecrets"
     actions = [
       "secretsmanager:GetSecretValue",
       "secretsmanager:DescribeSecret",
       "secretsmanager:ListSecretVersionIds",
     ]
-    resources = var.platform_secret_arns
+    resources = each.value
   }
 
   statement {
@@ -169,13 +198,59 @@ data "aws_iam_policy_document" "external_secrets" {
   }
 }
 
-locals {
-  policies = {
-    mlflow           = data.aws_iam_policy_document.mlflow.json
-    workflows        = data.aws_iam_policy_document.workflows.json
-    kserve           = data.aws_iam_policy_document.kserve.json
-    external-secrets = data.aws_iam_policy_document.external_secrets.json
+# Cluster autoscaler: discover node groups (describe calls, which take no resource ARN), and
+# resize or shrink only the GPU node groups' Auto Scaling groups of this cluster.
+data "aws_iam_policy_document" "cluster_autoscaler" {
+  #checkov:skip=CKV_AWS_356:Only the autoscaling and ec2 Describe/Get calls use Resource "*": they support no resource-level permissions; every write action names the GPU groups' ARNs.
+  statement {
+    sid = "DiscoverNodeGroups"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLaunchConfigurations",
+      "autoscaling:DescribeScalingActivities",
+      "autoscaling:DescribeTags",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeLaunchTemplateVersions",
+      "ec2:GetInstanceTypesFromInstanceRequirements",
+    ]
+    resources = ["*"]
   }
+
+  statement {
+    sid       = "DescribeClusterNodeGroups"
+    actions   = ["eks:DescribeNodegroup"]
+    resources = ["arn:${local.partition}:eks:${local.region}:${local.account_id}:nodegroup/${var.cluster_name}/*/*"]
+  }
+
+  statement {
+    sid = "ResizeGpuGroups"
+    actions = [
+      "autoscaling:SetDesiredCapacity",
+      "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ]
+    resources = local.gpu_autoscaling_group_arns
+
+    # EKS tags every managed group of the cluster so; a group of another cluster never matches.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.cluster_name}"
+      values   = ["owned"]
+    }
+  }
+}
+
+locals {
+  policies = merge(
+    {
+      mlflow             = data.aws_iam_policy_document.mlflow.json
+      workflows          = data.aws_iam_policy_document.workflows.json
+      kserve             = data.aws_iam_policy_document.kserve.json
+      cluster-autoscaler = data.aws_iam_policy_document.cluster_autoscaler.json
+    },
+    { for k, d in data.aws_iam_policy_document.secrets : k => d.json },
+  )
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -13,9 +13,18 @@ output "kserve_role_arn" {
   value       = aws_iam_role.this["kserve"].arn
 }
 
-output "external_secrets_role_arn" {
-  description = "ARN of the External Secrets IRSA role (the platform's secrets, read-only)."
-  value       = aws_iam_role.this["external-secrets"].arn
+output "cluster_autoscaler_role_arn" {
+  description = "ARN of the cluster autoscaler IRSA role (describe node groups; resize the GPU groups only)."
+  value       = aws_iam_role.this["cluster-autoscaler"].arn
+}
+
+output "secret_reader_role_arns" {
+  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity), keyed `mlflow`, `workflows` (ml-workflows) and `monitoring`."
+  value = {
+    mlflow     = aws_iam_role.this["mlflow-secrets"].arn
+    workflows  = aws_iam_role.this["workflows-secrets"].arn
+    monitoring = aws_iam_role.this["monitoring-secrets"].arn
+  }
 }
 
 output "role_arns" {

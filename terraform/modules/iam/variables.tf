@@ -38,22 +38,45 @@ variable "git_token_secret_arn" {
   description = "ARN of the git token secret the workflows read."
 }
 
-variable "platform_secret_arns" {
+variable "mlflow_secret_arns" {
   type        = list(string)
-  description = "ARNs of exactly the secrets External Secrets may read (the platform's secrets, and no others)."
+  description = "ARNs of the secrets the mlflow namespace's SecretStore may read (database credentials, Flask secret key), and no others."
 
   validation {
-    condition     = length(var.platform_secret_arns) > 0 && alltrue([for a in var.platform_secret_arns : can(regex("^arn:[a-z-]+:secretsmanager:", a)) && !strcontains(a, "*")])
-    error_message = "platform_secret_arns must be full Secrets Manager ARNs, without wildcards."
+    condition     = length(var.mlflow_secret_arns) > 0 && alltrue([for a in var.mlflow_secret_arns : can(regex("^arn:[a-z-]+:secretsmanager:", a)) && !strcontains(a, "*")])
+    error_message = "mlflow_secret_arns must be full Secrets Manager ARNs, without wildcards."
   }
+}
+
+variable "grafana_admin_secret_arn" {
+  type        = string
+  description = "ARN of the Grafana admin credentials secret, the only secret the monitoring namespace's SecretStore may read."
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:secretsmanager:", var.grafana_admin_secret_arn)) && !strcontains(var.grafana_admin_secret_arn, "*")
+    error_message = "grafana_admin_secret_arn must be a full Secrets Manager ARN, without wildcards."
+  }
+}
+
+variable "cluster_name" {
+  type        = string
+  description = "Name of the EKS cluster; the cluster autoscaler may only resize Auto Scaling groups tagged as owned by it."
+}
+
+variable "gpu_autoscaling_group_names" {
+  type        = list(string)
+  description = "Auto Scaling group names of the GPU node groups (output of gpu-cluster): the only groups the cluster autoscaler may resize."
 }
 
 variable "service_accounts" {
   type = object({
-    mlflow           = optional(object({ namespace = string, name = string }), { namespace = "mlflow", name = "mlflow" })
-    workflows        = optional(object({ namespace = string, name = string }), { namespace = "ml-workflows", name = "ml-workflows" })
-    kserve           = optional(object({ namespace = string, name = string }), { namespace = "model-serving", name = "kserve-predictor" })
-    external_secrets = optional(object({ namespace = string, name = string }), { namespace = "external-secrets", name = "external-secrets" })
+    mlflow             = optional(object({ namespace = string, name = string }), { namespace = "mlflow", name = "mlflow" })
+    workflows          = optional(object({ namespace = string, name = string }), { namespace = "ml-workflows", name = "ml-workflows" })
+    kserve             = optional(object({ namespace = string, name = string }), { namespace = "model-serving", name = "kserve-predictor" })
+    cluster_autoscaler = optional(object({ namespace = string, name = string }), { namespace = "kube-system", name = "cluster-autoscaler" })
+    mlflow_secrets     = optional(object({ namespace = string, name = string }), { namespace = "mlflow", name = "secrets-reader" })
+    workflows_secrets  = optional(object({ namespace = string, name = string }), { namespace = "ml-workflows", name = "secrets-reader" })
+    monitoring_secrets = optional(object({ namespace = string, name = string }), { namespace = "monitoring", name = "secrets-reader" })
   })
   description = "Kubernetes namespace and service account each role trusts (IRSA). The defaults are the ones the platform's charts use."
   default     = {}

@@ -120,6 +120,32 @@ resource "aws_secretsmanager_secret_version" "mlflow_flask" {
   secret_string = jsonencode({ secret_key = random_password.mlflow_flask.result })
 }
 
+# Grafana's admin credentials: kube-prometheus-stack's Grafana reads them from the Kubernetes
+# Secret the monitoring namespace's ExternalSecret makes from this entry (admin.existingSecret),
+# never from the chart's default password.
+resource "random_password" "grafana_admin" {
+  length  = 32
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "grafana_admin" {
+  #checkov:skip=CKV2_AWS_57:Grafana reads the admin password at start-up only; it is rotated on purpose (terraform apply -replace=random_password.grafana_admin, then a Grafana restart), not on a schedule.
+  name                    = "${var.secret_name_prefix}/grafana/admin"
+  description             = "Grafana admin credentials (keys: admin-user, admin-password)"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "grafana_admin" {
+  secret_id = aws_secretsmanager_secret.grafana_admin.id
+  secret_string = jsonencode({
+    admin-user     = var.grafana_admin_username
+    admin-password = random_password.grafana_admin.result
+  })
+}
+
 # The git token the workflows push promotion commits with. Terraform creates the entry
 # only; its value is set out of band (aws secretsmanager put-secret-value), so the token
 # never passes through Terraform or its state.

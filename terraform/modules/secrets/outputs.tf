@@ -43,12 +43,21 @@ output "git_token_secret_name" {
   value       = aws_secretsmanager_secret.git_token.name
 }
 
-output "secret_arns" {
-  description = "ARNs of every secret of the platform: what External Secrets may read, and nothing more."
+output "grafana_admin_secret_arn" {
+  description = "ARN of the Secrets Manager entry holding Grafana's admin credentials."
+  value       = aws_secretsmanager_secret.grafana_admin.arn
+}
+
+output "grafana_admin_secret_name" {
+  description = "Name of the Secrets Manager entry holding Grafana's admin credentials."
+  value       = aws_secretsmanager_secret.grafana_admin.name
+}
+
+output "mlflow_secret_arns" {
+  description = "ARNs of the secrets the mlflow namespace reads (database credentials, Flask secret key), and no others."
   value = [
     aws_secretsmanager_secret.mlflow_db.arn,
     aws_secretsmanager_secret.mlflow_flask.arn,
-    aws_secretsmanager_secret.git_token.arn,
   ]
 }
 

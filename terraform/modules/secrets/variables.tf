@@ -66,3 +66,9 @@ variable "tags" {
   description = "Tags added to every resource of the module."
   default     = {}
 }
+
+variable "grafana_admin_username" {
+  type        = string
+  description = "User name of Grafana's admin account (its password is generated)."
+  default     = "admin"
+}
