@@ -11,6 +11,7 @@ from tf_helpers import (
     TERRAFORM_DIR,
     WORKFLOW,
     env_names,
+    lockfile_problems,
     minimum_terraform_version,
     workflow_env_problems,
     workflow_problems,
@@ -83,3 +84,31 @@ def test_workflow_without_environment_files_is_caught() -> None:
     assert "job plan does not plan with the environment's .tfvars" in problems
     assert "job plan does not plan the root terraform/platform" in problems
     assert "workspaces are used: each environment has its own state key instead" in problems
+
+
+def test_workflow_generates_the_lock_file_and_inits_readonly() -> None:
+    assert lockfile_problems(WORKFLOW) == []
+
+
+def test_workflow_without_a_lock_job_is_caught() -> None:
+    problems = lockfile_problems(FIXTURES_DIR / "workflows" / "unpinned.yml")
+    assert "no job runs terraform providers lock" in problems
+    assert any("runs init without -lockfile=readonly" in p for p in problems)
+
+
+def test_a_lock_job_with_wide_permissions_on_pull_requests_is_caught(tmp_path) -> None:
+    text = WORKFLOW.read_text(encoding="utf-8")
+    bad = text.replace(
+        "    if: github.event_name == 'push' || github.event_name == 'workflow_dispatch'\n", ""
+    ).replace(
+        "      pull-requests: write\n    concurrency:",
+        "      pull-requests: write\n      actions: write\n    concurrency:",
+    )
+    bad = bad.replace("-platform=darwin_amd64 -platform=darwin_arm64", "-platform=darwin_amd64")
+    assert bad != text
+    path = tmp_path / "terraform.yml"
+    path.write_text(bad, encoding="utf-8")
+    problems = lockfile_problems(path)
+    assert "job lock may run on pull requests" in problems
+    assert "job lock permissions are not contents/pull-requests: write only" in problems
+    assert "job lock does not lock for darwin_arm64" in problems

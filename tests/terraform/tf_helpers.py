@@ -636,3 +636,52 @@ def minimum_terraform_version() -> str:
     if len(bounds) != 1:
         raise ValueError(f"required_version lower bounds differ: {sorted(bounds)}")
     return bounds.pop()
+
+
+LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
+
+
+def lockfile_problems(path: Path) -> list[str]:
+    """A job generates the root's provider lock file (`providers lock` for linux_amd64 and
+    darwin_arm64 at least) and proposes it as a pull request, outside pull requests, with
+    exactly contents: write and pull-requests: write; and every `init` reads the lock file
+    readonly when one is committed (a test for the file, then -lockfile=readonly)."""
+    from ruamel.yaml import YAML
+
+    text = path.read_text(encoding="utf-8")
+    workflow = YAML(typ="safe").load(text)
+    jobs = workflow.get("jobs", {}) if isinstance(workflow, dict) else {}
+    problems = []
+    runs = {
+        name: re.sub(
+            r"\\\n\s*", " ", "\n".join(str(s.get("run", "")) for s in job.get("steps", []))
+        )
+        for name, job in jobs.items()
+    }
+    lock_jobs = [n for n, run in runs.items() if "providers lock" in run]
+    if not lock_jobs:
+        problems.append("no job runs terraform providers lock")
+    for name in lock_jobs:
+        job, run = jobs[name], runs[name]
+        if "-chdir=terraform/platform providers lock" not in run:
+            problems.append(f"job {name} does not lock the root terraform/platform")
+        for platform in LOCK_PLATFORMS:
+            if f"-platform={platform}" not in run:
+                problems.append(f"job {name} does not lock for {platform}")
+        if "gh pr create" not in run and "create-pull-request" not in str(job):
+            problems.append(f"job {name} does not propose the lock file as a pull request")
+        if "pull_request" in str(job.get("if", "")) or not job.get("if"):
+            problems.append(f"job {name} may run on pull requests")
+        if (job.get("permissions") or {}) != {"contents": "write", "pull-requests": "write"}:
+            problems.append(f"job {name} permissions are not contents/pull-requests: write only")
+    for name, run in runs.items():
+        for line in run.splitlines():
+            if " init " not in f" {line} " or name in lock_jobs:
+                continue
+            if "$lockfile" not in line and "-lockfile=readonly" not in line:
+                problems.append(f"job {name} runs init without -lockfile=readonly")
+            elif "-lockfile=readonly" not in run or ".terraform.lock.hcl" not in run:
+                problems.append(
+                    f"job {name}: -lockfile=readonly is not conditional on the lock file"
+                )
+    return problems
