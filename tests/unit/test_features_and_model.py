@@ -9,12 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
+from slipway.bundle.layout import TORCH_WEIGHTS, WEIGHTS, read_bundle
+from slipway.bundle.network import NetworkSpec
+from slipway.bundle.preprocessing import FittedPreprocessing
 from slipway.config import TrainingSettings, load_settings
 from slipway.data import synthetic
 from slipway.data.contract import load_contract
 from slipway.errors import ModelError
 from slipway.training.features import Preprocessor
-from slipway.training.model_bundle import ModelBundle, find_bundle
+from slipway.training.model_bundle import ModelBundle, find_bundle, main, upgrade_bundle
+from slipway.training.network import TabularMLP, network_from_arrays, weight_arrays
 from slipway.training.trainer import TrainResult, train
 
 CONTRACT = load_contract(load_settings().data.contract)
@@ -120,3 +124,62 @@ def test_bundle_round_trip_predicts_the_same(tmp_path: Path, frame: pd.DataFrame
     assert ((predictions.probability >= 0.5) == (predictions.prediction == 1)).all()
     with pytest.raises(ModelError, match="no slipway model bundle"):
         find_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("hidden", [(), (4,), (16, 8), (8, 8, 8)])
+def test_the_torch_network_has_the_parameters_the_spec_names(hidden: tuple[int, ...]) -> None:
+    spec = NetworkSpec(11, hidden, 0.2)
+    network = TabularMLP(spec)
+    shapes = {name: tuple(t.shape) for name, t in network.state_dict().items()}
+    assert shapes == spec.parameter_shapes()
+    assert [layer.relu for layer in spec.layers()] == [True] * len(hidden) + [False]
+    again = network_from_arrays(spec, weight_arrays(network))
+    x = torch.randn(5, 11)
+    with torch.no_grad():
+        assert torch.equal(again(x), network.eval()(x))
+    assert NetworkSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_saved_bundle_holds_the_same_weights_twice_and_reads_without_torch(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    pre = Preprocessor.fit(frame, CONTRACT)
+    torch.manual_seed(3)
+    network = TabularMLP(NetworkSpec(pre.width, (8,), 0.1))
+    folder = ModelBundle(CONTRACT, pre, network).save(tmp_path / "b")
+    state = torch.load(folder / TORCH_WEIGHTS, weights_only=True)
+    plain = read_bundle(folder)
+    assert plain.weights.keys() == state.keys()
+    for name, tensor in state.items():
+        np.testing.assert_array_equal(plain.weights[name], tensor.numpy())
+    assert plain.spec == network.spec
+    assert plain.contract == CONTRACT
+    # The neutral preprocessing is the same data as training's, with the same row transform.
+    assert type(plain.preprocessing) is FittedPreprocessing
+    assert plain.preprocessing.to_dict() == pre.to_dict()
+    rows = frame[list(pre.input_names)].head(20).astype(object).values.tolist()
+    np.testing.assert_array_equal(
+        plain.preprocessing.transform_rows(rows), pre.transform_rows(rows)
+    )
+
+
+def test_upgrade_adds_safetensors_to_a_bundle_saved_before_it(
+    tmp_path: Path, frame: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pre = Preprocessor.fit(frame, CONTRACT)
+    network = TabularMLP(NetworkSpec(pre.width, (8,), 0.1))
+    folder = ModelBundle(CONTRACT, pre, network).save(tmp_path / "b")
+    expected = read_bundle(folder).weights
+    (folder / WEIGHTS).unlink()
+    with pytest.raises(ModelError, match="upgrade"):
+        read_bundle(folder)
+    assert find_bundle(folder) == folder  # still a bundle: MLflow's loader reads weights.pt
+    main(["upgrade", str(folder)])
+    assert "added weights.safetensors" in capsys.readouterr().out
+    upgraded = read_bundle(folder).weights
+    assert all(np.array_equal(upgraded[k], expected[k]) for k in expected)
+    assert upgrade_bundle(folder) is False
+    with pytest.raises(SystemExit) as exited:
+        main(["upgrade", str(tmp_path / "nowhere")])
+    assert exited.value.code == 1
+    assert "no slipway model bundle" in capsys.readouterr().err
