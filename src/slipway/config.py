@@ -144,7 +144,12 @@ class ServingSettings(_Section):
         description="Answer predict/infer in slipway's lean ASGI layer in front of KServe's "
         "app (false: through KServe's own FastAPI routes; same model, slower).",
     )
-    torch_threads: int = Field(1, ge=1, description="torch intra-op threads of the predictor.")
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        description="BLAS threads of the predictor's numpy forward pass (named for the torch "
+        "forward it replaced).",
+    )
     access_log: bool = Field(
         False, description="One log line per request (uvicorn's access log, KServe's timings)."
     )

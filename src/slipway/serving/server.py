@@ -169,14 +169,15 @@ def run(
     # our own `--config` would be read as its `--configure_logging`. Our CLI has parsed the
     # arguments already, so KServe gets none.
     sys.argv = sys.argv[:1]
-    import torch
     from kserve import ModelServer
     from kserve import logging as kserve_logging
     from kserve.model_server import app
+    from threadpoolctl import threadpool_limits
 
     from slipway.serving import gateway
 
-    torch.set_num_threads(settings.torch_threads)
+    # The forward pass is numpy: its matrix products run on the BLAS thread pool.
+    threadpool_limits(limits=settings.torch_threads, user_api="blas")
     kserve_logging.configure_logging(_logging_config(settings.access_log))
     if settings.fault_error_rate or settings.fault_latency_ms:
         log.warning(
