@@ -253,9 +253,6 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         }
 
 
-#: The class's former name, kept while serving/server.py still imports it.
-SlipwayModel = SlipwayPredictor
-
 
 def request_id_of(body: Any) -> str | None:
     if type(body) is dict:

@@ -92,12 +92,12 @@ def _logging_config(access_log: bool) -> dict[str, Any]:
 
 
 def build_model(source: ModelVersion, settings: ServingSettings) -> Any:
-    from slipway.serving.predictor import SlipwayModel
+    from slipway.serving.predictor import SlipwayPredictor
 
     if source.model_dir is None:
         raise ServingError(f"no local copy of {source.name} version {source.version} to serve")
 
-    model = SlipwayModel(
+    model = SlipwayPredictor(
         source.name,
         source.model_dir,
         version=source.version,
