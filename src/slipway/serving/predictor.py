@@ -253,7 +253,6 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         }
 
 
-
 def request_id_of(body: Any) -> str | None:
     if type(body) is dict:
         value = body.get("id")
