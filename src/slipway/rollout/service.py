@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from slipway.errors import RolloutError
@@ -92,12 +93,11 @@ def start_rollout(
                 logging.getLogger(EVENTS_LOGGER).info(
                     f"router: {url}  (send requests here; the canary gets its share)"
                 )
-            if traffic > 0:
-                if url is None:
-                    raise RolloutError("--traffic is for the local backend only")
-                with DemoTraffic(url, name, traffic):
-                    return controller.run(canary, champion)
-            return controller.run(canary, champion)
+            if traffic > 0 and url is None:
+                raise RolloutError("--traffic is for the local backend only")
+            load = DemoTraffic(url, name, traffic) if url and traffic > 0 else nullcontext()
+            with load:
+                return controller.run(canary, champion)
         finally:
             metrics.close()
     finally:
@@ -124,7 +124,7 @@ def rollout_status(runtime: Runtime) -> dict[str, Any]:
             backend.close()
     except Exception as exc:  # status is best effort: show what is known, say what is not
         state["traffic_now"] = f"unavailable: {exc}"
-    if state.get("decision") == RUNNING and not _running(runtime, state):
+    if state.get("decision") == RUNNING and not runtime.process_alive(int(state["pid"])):
         state["decision"] = "interrupted"
     return state
 
