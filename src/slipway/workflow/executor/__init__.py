@@ -30,6 +30,13 @@ does: image, pull policy, resources, security contexts, volumes and mounts, work
 directory, node selectors and tolerations, a podSpecPatch that only patches container
 resources, service account, pod GC, TTL and deadlines, labels and annotations.
 
+The container runner (``containers.ContainerSteps``, chosen with ``LocalExecutor(steps=...)``)
+runs each script step in its image instead, with podman, as Argo would start its pod: the
+image (mapped to a local one), command and args with the script source as Argo's staging
+file, env and ``envFrom``, working directory, user, read-only root, the emptyDir volumes,
+output parameters read from their ``valueFrom.path`` files. For it, what the in-process
+runner ignores by design is what it follows; a volume other than an emptyDir is refused.
+
 Everything else (loops, retries, artifacts, exit handlers, inline scripts, containers,
 expressions ``{{=...}}``, other variables) is rejected with a WorkflowError naming the
 template or task, before any step runs.
@@ -56,20 +63,29 @@ The package, one job a module: ``results`` (what a run reports), ``placeholders`
 (``{{...}}`` references: checked, substituted), ``when`` (the ``when`` parser),
 ``refusals`` (the supported subset's edges), ``plan`` (the compiled form), ``graph``
 (dependencies and their order), ``templates`` (one template compiled), ``compiler``
-(a workflow to a plan, checked before any step runs), ``step`` (one script step called
-in-process, with its environment), ``runner`` (LocalExecutor: runs a plan).
+(a workflow to a plan, checked before any step runs), ``pod`` (a script template's
+container, as Argo would start it), ``step`` (how a step runs; one script step called
+in-process, with its environment), ``containers`` (one script step in its image, with
+podman), ``runner`` (LocalExecutor: runs a plan).
 """
 
 from slipway.workflow.executor.compiler import compile_workflow
+from slipway.workflow.executor.containers import ContainerSteps, ImageMap, Mount
 from slipway.workflow.executor.placeholders import substitute
 from slipway.workflow.executor.results import RunResult, Status, TaskResult
 from slipway.workflow.executor.runner import LocalExecutor
+from slipway.workflow.executor.step import InProcessSteps, StepRunner
 from slipway.workflow.executor.when import evaluate_when
 
 __all__ = [
+    "ContainerSteps",
+    "ImageMap",
+    "InProcessSteps",
     "LocalExecutor",
+    "Mount",
     "RunResult",
     "Status",
+    "StepRunner",
     "TaskResult",
     "compile_workflow",
     "evaluate_when",

@@ -9,6 +9,8 @@ from typing import Any
 
 from hera.workflows import models as m
 
+from slipway.workflow.executor.pod import ContainerSpec
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -34,6 +36,7 @@ class TemplatePlan:
     manifest: str | None = None  # resource templates: the Workflow to create (YAML)
     submits: str | None = None  # resource templates: the WorkflowTemplate it references
     processes: str = "1"  # torchrun's --nproc-per-node, before substitution
+    container: ContainerSpec | None = None  # script templates: what the container runner runs
 
 
 @dataclass(frozen=True)

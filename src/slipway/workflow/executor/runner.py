@@ -20,7 +20,7 @@ from slipway.workflow.executor.compiler import compile_workflow
 from slipway.workflow.executor.placeholders import substitute
 from slipway.workflow.executor.plan import Plan, TaskPlan
 from slipway.workflow.executor.results import RunResult, Status, TaskResult, progress_line
-from slipway.workflow.executor.step import call_script
+from slipway.workflow.executor.step import InProcessSteps, StepRunner
 from slipway.workflow.executor.templates import load_manifest
 from slipway.workflow.executor.when import evaluate_when
 
@@ -30,15 +30,18 @@ log = logging.getLogger(__name__)
 class LocalExecutor:
     """Runs workflows here. ``config_maps``: the local stand-ins for the ConfigMaps the
     templates take environment from; ``workflow_templates``: what resource templates may
-    submit, by name; ``echo``: progress lines (a task starts, ends)."""
+    submit, by name; ``echo``: progress lines (a task starts, ends); ``steps``: how a
+    script step runs (default: its function, in this process)."""
 
     def __init__(
         self,
         config_maps: Mapping[str, Mapping[str, str]] | None = None,
         workflow_templates: Iterable[Workflow] = (),
         echo: Callable[[str], None] | None = None,
+        steps: StepRunner | None = None,
     ) -> None:
         self.config_maps = {k: dict(v) for k, v in (config_maps or {}).items()}
+        self.steps: StepRunner = steps or InProcessSteps()
         self.known = {w.name or "": w for w in workflow_templates}
         self.echo = echo or (lambda line: log.info("%s", line))
 
@@ -54,6 +57,7 @@ class LocalExecutor:
         params = _bind(plan, dict(arguments or {}))
         self._check_config_maps(plan)
         tasks = plan.tasks if target is None else _up_to(plan, target)
+        self.steps.check(tasks, plan.name)
         results: dict[str, TaskResult] = {}
         values = {f"workflow.parameters.{k}": v for k, v in params.items()}
         failed: str | None = None
@@ -101,7 +105,7 @@ class LocalExecutor:
                 message = f"{nested.workflow}: {nested.failed.message}" if nested.failed else ""
                 return TaskResult(task.name, task.template.name, status, {},
                                   time.monotonic() - start, message, nested)  # fmt: skip
-            outputs = call_script(task.template, inputs, scope, self.config_maps, where)
+            outputs = self.steps.run(task.template, inputs, scope, self.config_maps, where)
         except Exception as exc:  # the step's failure is the result, reported by name
             return TaskResult(task.name, task.template.name, "Failed", {},
                               time.monotonic() - start, f"{type(exc).__name__}: {exc}",

@@ -11,12 +11,45 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from slipway.config import step_environment
 from slipway.errors import WorkflowError
 from slipway.workflow.executor.placeholders import substitute
-from slipway.workflow.executor.plan import TemplatePlan
+from slipway.workflow.executor.plan import TaskPlan, TemplatePlan
+
+
+class StepRunner(Protocol):
+    """How a script step runs: in this process (InProcessSteps) or in its image
+    (containers.ContainerSteps). The executor calls ``check`` before any step runs."""
+
+    def check(self, tasks: list[TaskPlan], where: str) -> None: ...
+
+    def run(
+        self,
+        template: TemplatePlan,
+        inputs: Mapping[str, str],
+        scope: Mapping[str, str],
+        config_maps: Mapping[str, Mapping[str, str]],
+        where: str,
+    ) -> dict[str, str]: ...
+
+
+class InProcessSteps:
+    """Each step's function called here (``call_script``): the executor's default."""
+
+    def check(self, tasks: list[TaskPlan], where: str) -> None:
+        """Nothing to prepare: the functions were found when the plan was compiled."""
+
+    def run(
+        self,
+        template: TemplatePlan,
+        inputs: Mapping[str, str],
+        scope: Mapping[str, str],
+        config_maps: Mapping[str, Mapping[str, str]],
+        where: str,
+    ) -> dict[str, str]:
+        return call_script(template, inputs, scope, config_maps, where)
 
 
 def call_script(

@@ -17,6 +17,7 @@ from hera.workflows import models as m
 from slipway.errors import WorkflowError
 from slipway.workflow.executor.placeholders import ALL_INPUTS, blanked, check_references
 from slipway.workflow.executor.plan import ArgumentSpec, InputSpec, TemplatePlan
+from slipway.workflow.executor.pod import container_spec
 from slipway.workflow.executor.refusals import (
     IGNORED_CONTAINER,
     IGNORED_TEMPLATE,
@@ -126,7 +127,7 @@ def _script(template: m.Template, hera: Script | None, where: str) -> TemplatePl
     return TemplatePlan(
         template.name or "", inputs, [o.name for o in outputs], function, arguments,
         list(script.env or []), list(script.env_from or []),
-        processes=command[-1] if torchrun else "1",
+        processes=command[-1] if torchrun else "1", container=container_spec(template, where),
     )  # fmt: skip
 
 
