@@ -22,6 +22,11 @@ class WorkflowName(StrEnum):
     drift = "slipway-drift-monitor"
 
 
+class StepRunnerName(StrEnum):
+    in_process = "in-process"
+    container = "container"
+
+
 @workflow_app.command("render")
 @friendly
 def render(
@@ -59,6 +64,17 @@ def run_local(
         str | None, typer.Option(help="Run only this task and what it depends on.")
     ] = None,
     state_dir: StateOpt = None,
+    runner: Annotated[
+        StepRunnerName,
+        typer.Option(help="in-process: each step's function here; container: its image (podman)."),
+    ] = StepRunnerName.in_process,
+    image_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --runner container: TEMPLATE_IMAGE=LOCAL_IMAGE, e.g. "
+            "ghcr.io/slipway-ml/slipway-trainer=localhost/slipway-trainer:dev (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow's DAG here: local executor, local stack (started if needed, left up)."""
     from slipway.errors import SlipwayError
@@ -69,17 +85,27 @@ def run_local(
         raise SlipwayError("the drift monitor needs --reference")
     if workflow is WorkflowName.drift and until is not None:
         raise SlipwayError("--until is for the training workflow")
-    rt = runtime(config, state_dir)
-    rt.start_local_stack()
+    if image_map and runner is not StepRunnerName.container:
+        raise SlipwayError("--image-map is for --runner container")
+    steps = None
 
     def progress(line: str) -> None:
         typer.echo(line, err=True)
+
+    if runner is StepRunnerName.container:
+        if workflow is WorkflowName.drift or until not in local_run.CONTAINER_TARGETS:
+            raise SlipwayError(
+                "--runner container runs the training workflow --until register (or before)"
+            )
+        steps = local_run.container_steps(image_map or [], [data, reference, config], progress)
+    rt = runtime(config, state_dir)
+    rt.start_local_stack()
 
     if workflow is WorkflowName.drift:
         assert reference is not None
         result = local_run.run_drift_monitor(rt, data, reference, progress)
     else:
-        result = local_run.run_training(rt, data, reference, until, progress)
+        result = local_run.run_training(rt, data, reference, until, progress, steps)
     typer.echo(local_run.render_run(result))
     sys.stdout.flush()
     result.raise_for_failure()

@@ -4,13 +4,17 @@ The cluster gives each step pod the ``slipway-platform`` ConfigMap (the MLflow t
 URI); here the runtime's platform config (the local stack's addresses) stands in for it,
 and for the state folder the rollout uses. Workflow parameters that name cluster services
 get their local values.
+
+Steps run in-process by default; ``container_steps`` makes the container runner instead
+(each step in its image with podman), for which the data files' folders are mounted
+read-only at the same paths.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -21,15 +25,47 @@ from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
 from slipway.runtime import Runtime
 from slipway.workflow import definitions, runner_scripts
-from slipway.workflow.executor import LocalExecutor, RunResult
+from slipway.workflow.executor import (
+    ContainerSteps,
+    ImageMap,
+    LocalExecutor,
+    Mount,
+    RunResult,
+    StepRunner,
+)
+
+# The repository's podman configuration (images/), used when podman runs from a checkout.
+CONTAINERS_CONF = Path("images/containers.conf")
+# What the container runner may run to: the canary's local backend keeps its state in this
+# machine's state folder, which a step's user (10001) in its container cannot write.
+CONTAINER_TARGETS = ("validate-data", "train", "evaluate", "register")
 
 
-def executor(runtime: Runtime, echo: Callable[[str], None] | None = None) -> LocalExecutor:
+def executor(
+    runtime: Runtime,
+    echo: Callable[[str], None] | None = None,
+    steps: StepRunner | None = None,
+) -> LocalExecutor:
     return LocalExecutor(
         {runner_scripts.PLATFORM_CONFIGMAP: runtime.platform_config()},
         [definitions.train_and_promote()],
         echo,
+        steps,
     )
+
+
+def container_steps(
+    image_map: Sequence[str],
+    files: Iterable[Path | None],
+    echo: Callable[[str], None] | None = None,
+    containers_conf: Path | None = None,
+) -> ContainerSteps:
+    """The container runner for a run that reads ``files``: their folders are mounted
+    read-only at the same paths; ``image_map``: TEMPLATE_IMAGE=LOCAL_IMAGE entries."""
+    images = ImageMap.parse(image_map)
+    folders = sorted({f.resolve().parent for f in files if f is not None})
+    conf = containers_conf or (CONTAINERS_CONF if CONTAINERS_CONF.is_file() else None)
+    return ContainerSteps(images, [Mount(folder) for folder in folders], conf, echo)
 
 
 def _common(runtime: Runtime) -> dict[str, str]:
@@ -46,6 +82,7 @@ def run_training(
     reference: Path | None = None,
     target: str | None = None,
     echo: Callable[[str], None] | None = None,
+    steps: StepRunner | None = None,
 ) -> RunResult:
     """slipway-train-and-promote here: one training process, the canary on the local backend."""
     arguments = _common(runtime) | {
@@ -55,7 +92,7 @@ def run_training(
         "rollout-backend": "local",
         "prometheus-url": runtime.prometheus_url(),
     }
-    return executor(runtime, echo).run(definitions.train_and_promote(), arguments, target)
+    return executor(runtime, echo, steps).run(definitions.train_and_promote(), arguments, target)
 
 
 def run_drift_monitor(
