@@ -1,4 +1,4 @@
-"""Reading tabular data (CSV, Parquet) and computing its content digest.
+"""Reading tabular data (CSV, Parquet; a path or an ``s3://`` URI) and its content digest.
 
 The digest is the data version: a sha256 over a canonical serialisation (columns in name
 order, each column's name, dtype and values), so the same table read from CSV or Parquet
@@ -8,34 +8,43 @@ has the same digest, and any change to a value changes it.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from slipway.data.storage import DataLocation, DataUri, read_bytes
 from slipway.errors import DataError
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; any failure becomes a DataError naming the file."""
-    fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
+def read_table(source: DataUri) -> pd.DataFrame:
+    """Read a CSV or Parquet table from a path or an ``s3://`` URI; any failure becomes a
+    DataError naming the source.
+
+    An object is read whole and parsed exactly as a local file is, so the same content has
+    the same frame (and digest) wherever it lives.
+    """
+    location = DataLocation.parse(source)
+    fmt = SUPPORTED_SUFFIXES.get(location.suffix)
     if fmt is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
+        raise DataError(
+            f"{location}: unsupported file type {location.suffix!r} (use .csv or .parquet)"
+        )
+    content = io.BytesIO(read_bytes(location))
     try:
         if fmt == "csv":
-            frame = pd.read_csv(path, keep_default_na=True, na_values=[""])
+            frame = pd.read_csv(content, keep_default_na=True, na_values=[""])
         else:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(content)
     except Exception as exc:  # pandas and pyarrow raise many types; all mean "unreadable"
-        raise DataError(f"{path}: unreadable {fmt} file ({type(exc).__name__}: {exc})") from exc
+        raise DataError(
+            f"{location}: unreadable {fmt} content ({type(exc).__name__}: {exc})"
+        ) from exc
     if frame.empty:
-        raise DataError(f"{path}: the file has no rows")
+        raise DataError(f"{location}: the table has no rows")
     return frame
 
 

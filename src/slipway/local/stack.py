@@ -3,7 +3,17 @@
 The state lives in ``.slipway/`` (or ``SLIPWAY_HOME``): ``stack.json`` lists the running
 servers, ``mlflow/`` holds the SQLite database and the artifact folder, ``logs/`` the
 servers' output, ``prometheus/`` Prometheus's generated config, its scrape targets and its
-data. Any command can find the stack through ``stack.json``.
+data, ``storage.json`` where MLflow keeps artifacts. Any command can find the stack through
+``stack.json``.
+
+The stack's S3 endpoint is moto's server (``python -m moto.server``): moto stands in for
+AWS S3 on one machine, speaking the same API, so that steps read ``s3://`` data and KServe's
+storage code downloads models exactly as on the cluster. It keeps objects in memory: they
+are gone after ``slipway local down``. It has two buckets, one for datasets and one for
+MLflow's artifacts (used when the stack starts with ``artifacts_in_s3``; the SQLite database
+then refers to objects that a restart forgets, which is why the folder stays the default).
+Moto accepts any credentials; the stack gives its clients the fixed local values below,
+which open nothing anywhere else.
 
 Prometheus scrapes what the stack registers as a target (model servers, the router): one
 small JSON file per target under ``prometheus/targets/``, which Prometheus's file-based
@@ -16,9 +26,12 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from slipway.config import environ
 from slipway.errors import StackError
@@ -26,13 +39,68 @@ from slipway.local.processes import Managed, free_port, start
 
 MLFLOW = "mlflow"
 PROMETHEUS = "prometheus"
+S3 = "s3"
+DATASETS_BUCKET = "slipway-datasets"
+ARTIFACTS_BUCKET = "slipway-artifacts"
+S3_ARTIFACTS_DESTINATION = f"s3://{ARTIFACTS_BUCKET}/mlflow"
+# Moto checks no signature: these fixed values only satisfy the AWS SDKs' need for some
+# credentials. They are local test values, not secrets, and never go into a manifest.
+LOCAL_S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "slipway-local",
+    "AWS_SECRET_ACCESS_KEY": "slipway-local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def default_state_dir() -> Path:
     return Path(environ().get("SLIPWAY_HOME", ".slipway")).resolve()
 
 
-def mlflow_command(port: int, backend_store_uri: str, artifacts: Path) -> list[str]:
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """What an S3 client of the local stack needs: the endpoint and the local credentials.
+
+    ``AWS_ENDPOINT_URL_S3`` for pyarrow and the AWS SDKs, ``MLFLOW_S3_ENDPOINT_URL`` for
+    MLflow's server, ``S3_ENDPOINT``/``S3_USE_HTTPS`` for KServe's storage code."""
+    return {
+        **LOCAL_S3_CREDENTIALS,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "MLFLOW_S3_ENDPOINT_URL": endpoint,
+        "S3_ENDPOINT": endpoint.removeprefix("http://"),
+        "S3_USE_HTTPS": "0",
+    }
+
+
+def start_s3(
+    state_dir: Path, buckets: tuple[str, ...] = (DATASETS_BUCKET, ARTIFACTS_BUCKET)
+) -> Managed:
+    """Moto's S3 server on a free loopback port, with ``buckets`` created."""
+    port = free_port()
+    server = start(
+        S3,
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        port=port,
+        health_path="/moto-api/",
+        log_dir=state_dir / "logs",
+        timeout=60.0,
+    )
+    try:
+        create_buckets(server.url, buckets)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def create_buckets(endpoint: str, buckets: tuple[str, ...]) -> None:
+    # A plain PUT creates a bucket on moto (it checks no signature); importing boto3 for
+    # this would cost the stack's start a second on a loaded machine.
+    for bucket in buckets:
+        response = httpx.put(f"{endpoint}/{bucket}", timeout=10.0)
+        if response.status_code != 200:
+            raise StackError(f"the local S3 refused bucket {bucket}: HTTP {response.status_code}")
+
+
+def mlflow_command(port: int, backend_store_uri: str, artifacts: Path | str) -> list[str]:
     return [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", backend_store_uri,
@@ -44,19 +112,31 @@ def mlflow_command(port: int, backend_store_uri: str, artifacts: Path) -> list[s
     ]  # fmt: skip
 
 
-def start_mlflow(state_dir: Path, backend_store_uri: str | None = None) -> Managed:
-    """An MLflow tracking server on a free loopback port, proxying artifacts to a folder."""
+def start_mlflow(
+    state_dir: Path,
+    backend_store_uri: str | None = None,
+    s3_endpoint: str | None = None,
+    artifacts_destination: str | None = None,
+) -> Managed:
+    """An MLflow tracking server on a free loopback port, proxying artifacts to a folder,
+    or to ``artifacts_destination`` (``s3://...``) on the S3 at ``s3_endpoint``. Only the
+    server gets the S3 endpoint and credentials: its clients go through its proxy."""
     data = state_dir / MLFLOW
     data.mkdir(parents=True, exist_ok=True)
     backend = backend_store_uri or f"sqlite:///{data / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": ""}
+    if artifacts_destination is not None:
+        if s3_endpoint is None:
+            raise StackError(f"artifacts in {artifacts_destination} need the local S3 endpoint")
+        env |= s3_environment(s3_endpoint)
     port = free_port()
     return start(
         MLFLOW,
-        mlflow_command(port, backend, data / "artifacts"),
+        mlflow_command(port, backend, artifacts_destination or data / "artifacts"),
         port=port,
         health_path="/health",
         log_dir=state_dir / "logs",
-        env={"MLFLOW_TRACKING_URI": ""},
+        env=env,
         timeout=120.0,
     )
 
@@ -195,6 +275,22 @@ class LocalStack:
         mlflow = self.services().get(MLFLOW)
         return mlflow.url if mlflow else None
 
+    def s3_endpoint(self) -> str | None:
+        s3 = self.services().get(S3)
+        return s3.url if s3 else None
+
+    @property
+    def storage_file(self) -> Path:
+        return self.state_dir / "storage.json"
+
+    def artifacts_destination(self) -> str | None:
+        """Where the stack's MLflow keeps artifacts, when that is the S3 bucket."""
+        if MLFLOW not in self.services() or not self.storage_file.is_file():
+            return None
+        value = json.loads(self.storage_file.read_text(encoding="utf-8"))
+        destination = value.get("artifacts_destination")
+        return str(destination) if destination else None
+
     def prometheus_url(self) -> str | None:
         prometheus = self.services().get(PROMETHEUS)
         return prometheus.url if prometheus else None
@@ -223,13 +319,37 @@ class LocalStack:
         backend_store_uri: str | None = None,
         prometheus: bool = True,
         scrape_interval: float = 1.0,
+        s3: bool = True,
+        artifacts_in_s3: bool = False,
     ) -> dict[str, Managed]:
-        """Start what is not running yet; a second ``up`` is a no-op."""
+        """Start what is not running yet; a second ``up`` is a no-op.
+
+        The S3 endpoint and MLflow start side by side (MLflow touches S3 only when an
+        artifact moves), so the S3 stand-in adds next to nothing to the start."""
         services = self.services()
         try:
-            if MLFLOW not in services:
-                services[MLFLOW] = start_mlflow(self.state_dir, backend_store_uri)
-                self._write(services)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                s3_start = (
+                    pool.submit(start_s3, self.state_dir) if s3 and S3 not in services else None
+                )
+                if s3_start is not None and artifacts_in_s3 and MLFLOW not in services:
+                    # MLflow needs the endpoint in its environment: wait for it first.
+                    services[S3] = s3_start.result()
+                    self._write(services)
+                    s3_start = None
+                if MLFLOW not in services:
+                    destination = S3_ARTIFACTS_DESTINATION if artifacts_in_s3 else None
+                    endpoint = services[S3].url if S3 in services else None
+                    services[MLFLOW] = start_mlflow(
+                        self.state_dir, backend_store_uri, endpoint, destination
+                    )
+                    self._write(services)
+                    self.storage_file.write_text(
+                        json.dumps({"artifacts_destination": destination}), encoding="utf-8"
+                    )
+                if s3_start is not None:
+                    services[S3] = s3_start.result()
+                    self._write(services)
             if prometheus and PROMETHEUS not in services:
                 services[PROMETHEUS] = start_prometheus(self.state_dir, scrape_interval)
                 self._write(services)
@@ -244,8 +364,9 @@ class LocalStack:
             service.stop()
             stopped.append(name)
             self.unregister_target(name)
-        if self.state_file.exists():
-            self.state_file.unlink()
+        for path in (self.state_file, self.storage_file):
+            if path.exists():
+                path.unlink()
         return stopped
 
     def status(self) -> list[ServiceStatus]:
