@@ -61,8 +61,8 @@ def custom_container_isvc() -> dict[str, Any]:
                 "containers": [
                     {
                         "name": "kserve-container",
-                        "image": "ghcr.io/slipway-ml/slipway:0.1.0",
-                        "args": ["serve", "--model-dir", "/mnt/models", "--model-name", NAME],
+                        "image": "ghcr.io/slipway-ml/slipway-predictor:0.1.0",
+                        "args": ["--model-dir", "/mnt/models", "--model-name", NAME],
                         "env": [
                             {"name": "STORAGE_URI", "value": CHAMPION.storage_uri},
                             {"name": "SLIPWAY_MODEL_VERSION", "value": "3"},
@@ -226,3 +226,21 @@ def test_merge_patch_follows_rfc_7386() -> None:
     patch = {"a": "z", "c": {"f": None}, "l": [3]}
     assert merge_patch(target, patch) == {"a": "z", "c": {"d": "e"}, "l": [3]}
     assert target["c"] == {"d": "e", "f": "g"}
+
+
+@pytest.mark.parametrize(
+    "storage_uri",
+    ["mlflow-artifacts:/1/models/m-abc/artifacts", "models:/churn-classifier/4", "/tmp/model", ""],
+)
+def test_a_storage_uri_kserve_cannot_download_is_refused_before_anything_is_sent(
+    fake: tuple[FakeKubernetes, str], crd_schema_dir: Path, storage_uri: str
+) -> None:
+    api, url = fake
+    backend = backend_for(url, crd_schema_dir)
+    backend.create(custom_container_isvc())
+    sent = len(backend.sent)
+    proxied = ModelVersion(NAME, "4", "run-4", storage_uri)
+    with pytest.raises(KServeError, match="cannot be downloaded by KServe's storage initializer"):
+        backend.deploy_canary(proxied, CHAMPION, 10)
+    assert len(backend.sent) == sent
+    assert model_of(_latest(api))["version"] == "3"

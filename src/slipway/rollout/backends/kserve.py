@@ -18,6 +18,10 @@ revision that was rolled out; removing the field sends everything to the latest.
             once), then the previous model's spec restored and the field removed, so the
             live object matches git again (Argo CD never sees drift to undo).
 
+The storage URI is the version's ``s3://`` location (resolved by the rollout from MLflow's
+proxied ``mlflow-artifacts:`` one); a URI the storage initializer cannot download is refused
+before anything is sent.
+
 Every object sent is validated against the InferenceService CRD schema first (a patch:
 the object as it will be after the patch), when a schema folder is given. Patches are JSON
 merge patches (RFC 7386), the Kubernetes client's default for custom objects.
@@ -45,6 +49,22 @@ A_DECISION = "slipway.io/rollout-decision"
 A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
 CONTAINER = "kserve-container"
+
+
+# What KServe's storage initializer downloads (kserve-storage's Storage.download). MLflow's
+# own URIs (mlflow-artifacts:, models:, runs:) are not among them: the rollout resolves a
+# version to its s3:// location first (slipway.rollout.model_registry).
+DOWNLOADABLE_SCHEMES = ("s3://", "gs://", "pvc://", "hdfs://", "webhdfs://", "https://", "oci://")
+
+
+def require_downloadable(storage_uri: str) -> None:
+    """Refuse, before anything is sent, a storage URI the storage initializer cannot fetch."""
+    if not storage_uri.startswith(DOWNLOADABLE_SCHEMES):
+        raise KServeError(
+            f"storage URI {storage_uri!r} cannot be downloaded by KServe's storage initializer "
+            f"(it fetches {', '.join(DOWNLOADABLE_SCHEMES)}); with MLflow's proxied artifacts, "
+            "set tracking.artifacts_destination to the server's --artifacts-destination"
+        )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -247,6 +267,7 @@ class KServeBackend:
     # ------------------------------------------------------------------ Backend
 
     def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
+        require_downloadable(canary.storage_uri)
         isvc = self.get()
         self.previous = model_of(isvc) | {"name": champion.name}
         if not self.previous["storage_uri"]:
