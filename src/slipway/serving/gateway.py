@@ -1,11 +1,18 @@
 """The predictor's lean HTTP layer: the outermost ASGI layer of KServe's app.
 
-KServe's ModelServer stays the server (uvicorn, its FastAPI app, health, readiness,
+KServe's ModelServer stays the server (uvicorn, its FastAPI app, health, liveness,
 /metrics, the model repository). In front of that app sits this layer, which answers the
-two hot routes itself:
+hot routes and the Open Inference Protocol's model routes itself:
 
-    POST /v1/models/{name}:predict      POST /v2/models/{name}/infer
-    GET  /v2/models/{name}              (metadata, with each input's contract)
+    POST /v1/models/{name}:predict
+    POST /v2/models/{name}[/versions/{version}]/infer    (JSON, or the binary extension)
+    GET  /v2/models/{name}[/versions/{version}]          (metadata, each input's contract)
+    GET  /v2/models/{name}[/versions/{version}]/ready
+    GET  /v2                                             (server metadata)
+
+The served version answers on its version path; any other version, any other model, and
+any other method or path under /v2/models is a 404 (405) with the protocol's JSON error
+object: KServe itself answers 501 for every version path.
 
 Why: per request, KServe's stack matches every route twice (once for its timing
 middleware's metric name), logs timing lines, runs FastAPI's dependency machinery and
@@ -16,8 +23,9 @@ so the contract checks and the numbers are the same either way.
 
 It also owns what must hold on both paths: request counting by status code and latency
 (labelled with model name and version), size limits, error bodies that name the field, and
-the test-only fault injection. With ``serving.lean_http: false`` every request goes to
-KServe's routes and this layer only measures.
+the test-only fault injection. With ``serving.lean_http: false`` every inference request
+goes to KServe's routes (the served version's path mapped onto KServe's unversioned one) and
+this layer only measures it; the other routes above are answered here either way.
 """
 
 from __future__ import annotations
@@ -30,7 +38,10 @@ from typing import Any
 
 import orjson
 
+import slipway
 from slipway.errors import RequestError
+from slipway.serving import binary_tensors
+from slipway.serving.binary_tensors import BinaryResponse
 from slipway.serving.predictor import V1, V2, SlipwayPredictor
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON = (b"content-type", b"application/json")
+_OCTETS = (b"content-type", b"application/octet-stream")
+#: What a lean server supports beyond the core protocol (GET /v2 lists it).
+EXTENSIONS = ("binary_tensor_data",)
 
 
 class _Disconnected(Exception):
@@ -67,37 +81,74 @@ class Gateway:
         self.fault_latency = fault_latency_ms / 1000.0
         self._fault_credit = 0.0
         name = model.name
+        model_path = f"/v2/models/{name}"
+        version_path = f"{model_path}/versions/{model.version}"
         self.routes = {
             f"/v1/models/{name}:predict": V1,
-            f"/v2/models/{name}/infer": V2,
-            f"/v2/models/{name}/versions/{model.version}/infer": V2,
+            f"{model_path}/infer": V2,
+            f"{version_path}/infer": V2,
         }
-        self.metadata_path = f"/v2/models/{name}"
-        self.versions_prefix = f"/v2/models/{name}/versions/"
+        # KServe's routes know no versions: the served version's infer path goes to the
+        # plain one.
+        self.unversioned = {f"{version_path}/infer": f"{model_path}/infer"}
         self.version_header = (b"x-slipway-model-version", model.version.encode())
         self.metrics = model.metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            protocol = self.routes.get(scope["path"])
+            path = scope["path"]
+            protocol = self.routes.get(path)
             if protocol is not None and scope["method"] == "POST":
                 await self._infer(protocol, scope, receive, send)
                 return
-            if self.lean and scope["path"] == self.metadata_path and scope["method"] == "GET":
-                await self._respond(send, 200, self.model.metadata())
+            if path.startswith("/v2") and await self._v2(scope, receive, send):
                 return
-            if scope["path"].startswith(self.versions_prefix):
-                # KServe answers 501 for any version in the path; a version this server does
-                # not serve is the client's mistake (404), the served one is handled above.
-                version = scope["path"][len(self.versions_prefix) :].split("/", 1)[0]
-                if version != self.model.version:
-                    await self._respond(
-                        send,
-                        404,
-                        {"error": f"version {version!r} is not served here", "field": "version"},
-                    )
-                    return
         await self.app(scope, receive, send)
+
+    # ------------------------------------------------------------------ the other v2 routes
+
+    async def _v2(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer a v2 route other than inference, on both paths (KServe's own answer 501
+        for a version, ``"versions": null`` in the metadata and a 307 for ``/v2/``); False
+        for what KServe answers as is (health, the model list, the repository extension)."""
+        path, method = scope["path"], scope["method"]
+        if path in ("/v2", "/v2/"):
+            if method != "GET":
+                await self._error(send, 405, f"{method} is not allowed on {path}", "method")
+            else:
+                await self._respond(send, 200, self.server_metadata())
+            return True
+        if not path.startswith("/v2/models/"):
+            return False
+        parts = path[len("/v2/models/") :].split("/")
+        name, rest = parts[0], parts[1:]
+        version = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        route = "/".join(rest)
+        if route not in ("", "ready", "infer") or (version is not None and not version):
+            await self._error(send, 404, f"no route {path}", "path")
+        elif name != self.model.name:
+            await self._error(
+                send, 404, f"model {name!r} is not served here (this server serves "
+                f"{self.model.name!r})", "model_name",
+            )  # fmt: skip
+        elif version is not None and version != self.model.version:
+            await self._error(
+                send, 404, f"version {version!r} of {name!r} is not served here (this server "
+                f"serves version {self.model.version!r})", "version",
+            )  # fmt: skip
+        elif method != ("POST" if route == "infer" else "GET"):
+            await self._error(send, 405, f"{method} is not allowed on {path}", "method")
+        elif route == "ready":
+            ready = bool(self.model.ready)
+            await self._respond(send, 200 if ready else 503, {"name": name, "ready": ready})
+        else:
+            await self._respond(send, 200, self.model.metadata())
+        return True
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "slipway", "version": slipway.__version__, "extensions": [*EXTENSIONS]}
 
     # ------------------------------------------------------------------ inference
 
@@ -128,11 +179,21 @@ class Gateway:
 
     async def _lean(self, protocol: str, scope: Scope, receive: Receive, send: Send) -> int:
         try:
-            body = await self._read_body(scope, receive)
-            try:
-                decoded = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise RequestError(400, f"invalid JSON: {exc}", "body") from exc
+            body, header_length = await self._read_body(scope, receive)
+            if header_length is None:
+                try:
+                    decoded = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    raise RequestError(400, f"invalid JSON: {exc}", "body") from exc
+            elif protocol == V2:
+                length = binary_tensors.header_length(header_length, len(body))
+                decoded = binary_tensors.decode_request(body, length)
+            else:
+                raise RequestError(
+                    400,
+                    "the binary tensor data extension is for v2 inference only",
+                    binary_tensors.HEADER_FIELD,
+                )
             response = self.model.infer(protocol, decoded)
         except RequestError as exc:
             await self._respond(send, exc.status, exc.to_json(), close=exc.status == 413)
@@ -143,11 +204,17 @@ class Gateway:
             log.exception("prediction failed")
             await self._respond(send, 500, {"error": f"internal error: {type(exc).__name__}"})
             return 500
-        await self._respond(send, 200, response)
+        if type(response) is dict:
+            await self._respond(send, 200, response)
+        else:
+            assert isinstance(response, BinaryResponse)
+            await self._respond_binary(send, response)
         return 200
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, bytes | None]:
+        """The body, and the binary extension's header length when the request has one."""
         limit = self.max_body_bytes
+        header_length = None
         for key, value in scope["headers"]:
             if key == b"content-length":
                 try:
@@ -158,7 +225,11 @@ class Gateway:
                     raise RequestError(
                         413, f"body of {declared} bytes is over the limit of {limit}", "body"
                     )
-                break
+            elif key == binary_tensors.HEADER_LENGTH:
+                header_length = value
+        return await self._receive_body(receive, limit), header_length
+
+    async def _receive_body(self, receive: Receive, limit: int) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
@@ -190,6 +261,22 @@ class Gateway:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _error(self, send: Send, status: int, message: str, field: str) -> None:
+        await self._respond(send, status, {"error": message, "field": field})
+
+    async def _respond_binary(self, send: Send, response: BinaryResponse) -> None:
+        # As Triton answers: the JSON header's length in Inference-Header-Content-Length,
+        # and the body typed as bytes, since it is no longer JSON as a whole.
+        body, length = response.encode()
+        headers = [
+            _OCTETS,
+            self.version_header,
+            (binary_tensors.HEADER_LENGTH, str(length).encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _through_kserve(self, scope: Scope, receive: Receive, send: Send) -> int:
         status = 0
 
@@ -199,7 +286,8 @@ class Gateway:
                 status = int(message["status"])
             await send(message)
 
-        await self.app(scope, receive, capture)
+        path = self.unversioned.get(scope["path"])
+        await self.app(scope if path is None else {**scope, "path": path}, receive, capture)
         return status
 
 

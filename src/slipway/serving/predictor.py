@@ -30,13 +30,18 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from slipway.bundle.layout import find_bundle, read_bundle
 from slipway.errors import RequestError
+from slipway.serving.binary_tensors import BinaryResponse
 from slipway.serving.forward import compile_network
 from slipway.serving.request_checks import RequestValidator, Row
+from slipway.serving.requested_outputs import OutputChoice, choose_outputs
 from slipway.serving.telemetry import ServingMetrics
 
 log = logging.getLogger(__name__)
 
 V1, V2 = "v1", "v2"
+#: The v2 outputs, in the order a response lists them when the request names none.
+OUTPUTS = ("prediction", "probabilities")
+_OUTPUT_TYPES = {"prediction": ("INT64", 1), "probabilities": ("FP64", 2)}
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Batch:
     matrix: np.ndarray
     request_id: str | None = None
     scores: np.ndarray | None = None
+    outputs: tuple[OutputChoice, ...] = ()
 
 
 class SlipwayPredictor(Model):  # type: ignore[misc]
@@ -151,7 +157,17 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             )
             self.metrics.features.observe(matrix, missing)
 
-    def encode(self, protocol: str, scores: np.ndarray, request_id: str | None) -> dict[str, Any]:
+    def encode(
+        self,
+        protocol: str,
+        scores: np.ndarray,
+        request_id: str | None,
+        outputs: tuple[OutputChoice, ...] = (),
+    ) -> dict[str, Any] | BinaryResponse:
+        """The response body; for v2, only the ``outputs`` chosen (all, as JSON, when none
+        are), and a BinaryResponse when one of them goes in the binary part."""
+        if outputs:
+            return self.encode_chosen(scores, request_id, outputs)
         positive = scores.tolist()
         labels = [1 if p >= 0.5 else 0 for p in positive]
         if protocol == V1:
@@ -174,17 +190,48 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             ],
         }
 
-    def infer(self, protocol: str, body: Any) -> dict[str, Any]:
-        """All three steps for a decoded JSON body (the lean HTTP path), timed into KServe's
+    def encode_chosen(
+        self, scores: np.ndarray, request_id: str | None, outputs: tuple[OutputChoice, ...]
+    ) -> dict[str, Any] | BinaryResponse:
+        n = len(scores)
+        arrays = output_arrays(scores)
+        header: dict[str, Any] = {
+            "id": request_id or uuid.uuid4().hex,
+            "model_name": self.name,
+            "model_version": self.version,
+            "outputs": [],
+        }
+        binary = BinaryResponse(header) if any(c.binary for c in outputs) else None
+        for choice in outputs:
+            datatype, width = _OUTPUT_TYPES[choice.name]
+            array = arrays[choice.name]
+            output: dict[str, Any] = {
+                "name": choice.name,
+                "datatype": datatype,
+                "shape": [n] if width == 1 else [n, width],
+            }
+            if choice.binary and binary is not None:
+                binary.add(output, array)
+            else:
+                output["data"] = array.ravel().tolist()
+            header["outputs"].append(output)
+        return binary if binary is not None else header
+
+    def infer(self, protocol: str, body: Any) -> dict[str, Any] | BinaryResponse:
+        """All three steps for a decoded body (the lean HTTP path), timed into KServe's
         histograms. Raises RequestError for a bad request."""
         t0 = time.perf_counter()
-        request_id = request_id_of(body) if protocol == V2 else None
+        request_id: str | None = None
+        outputs: tuple[OutputChoice, ...] = ()
+        if protocol == V2 and type(body) is dict:  # any other body: rows_v2 says what is wrong
+            request_id = request_id_of(body)
+            outputs = choose_outputs(body, OUTPUTS)
         rows = self.rows(protocol, body)
         t1 = time.perf_counter()
         matrix, scores = self.predict_rows(rows)
         t2 = time.perf_counter()
         self.observe(rows, matrix, scores)
-        response = self.encode(protocol, scores, request_id)
+        response = self.encode(protocol, scores, request_id, outputs)
         t3 = time.perf_counter()
         self.kserve_pre.observe(t1 - t0)
         self.kserve_predict.observe(t2 - t1)
@@ -214,23 +261,58 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
                     for t in payload.inputs
                 ],
             }
+            if payload.request_outputs:
+                body["outputs"] = [
+                    {"name": o.name, "parameters": o.parameters or {}}
+                    for o in payload.request_outputs
+                ]
+            if payload.parameters:
+                body["parameters"] = dict(payload.parameters)
         try:
             rows = self.rows(protocol, body)
-            request_id = request_id_of(body) if protocol == V2 else None
+            request_id: str | None = None
+            outputs: tuple[OutputChoice, ...] = ()
+            if protocol == V2:
+                request_id = request_id_of(body)
+                outputs = choose_outputs(body, OUTPUTS)
         except RequestError as exc:
             raise InvalidInput(exc.message) from exc
-        return Batch(protocol, rows, np.empty(0), request_id)
+        return Batch(protocol, rows, np.empty(0), request_id, outputs=outputs)
 
     def predict(self, payload: Batch, headers: dict[str, str] | None = None) -> Batch:
         payload.matrix, payload.scores = self.predict_rows(payload.rows)
         self.observe(payload.rows, payload.matrix, payload.scores)
         return payload
 
-    async def postprocess(
-        self, result: Batch, headers: dict[str, str] | None = None
-    ) -> dict[str, Any]:
+    async def postprocess(self, result: Batch, headers: dict[str, str] | None = None) -> Any:
+        """The response: a dict, or KServe's InferResponse when an output is binary."""
         assert result.scores is not None
-        return self.encode(result.protocol, result.scores, result.request_id)
+        response = self.encode(result.protocol, result.scores, result.request_id, result.outputs)
+        if isinstance(response, BinaryResponse):
+            return self._kserve_binary(result)
+        return response
+
+    def _kserve_binary(self, result: Batch) -> Any:
+        # Through KServe's own routes, binary outputs are KServe's: an InferResponse whose
+        # requested outputs say which are binary, encoded by KServe's to_rest.
+        from kserve.protocol.infer_type import InferOutput, InferResponse, RequestedOutput
+
+        assert result.scores is not None
+        arrays = output_arrays(result.scores)
+        outputs = [
+            InferOutput(c.name, list(arrays[c.name].shape), _OUTPUT_TYPES[c.name][0],
+                        arrays[c.name])
+            for c in result.outputs
+        ]  # fmt: skip
+        return InferResponse(
+            result.request_id or uuid.uuid4().hex,
+            self.name,
+            outputs,
+            model_version=self.version,
+            requested_outputs=[
+                RequestedOutput(c.name, {"binary_data": c.binary}) for c in result.outputs
+            ],
+        )
 
     def get_input_types(self) -> list[dict[str, Any]]:
         return self.validator.input_types()
@@ -251,6 +333,14 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             "outputs": self.get_output_types(),
             "parameters": {"run_id": self.run_id, "max_batch_size": self.max_batch_size},
         }
+
+
+def output_arrays(scores: np.ndarray) -> dict[str, np.ndarray]:
+    """Each v2 output as an array of its datatype, from the positive-class probabilities."""
+    return {
+        "prediction": (scores >= 0.5).astype(np.int64),
+        "probabilities": np.column_stack((1.0 - scores, scores)),
+    }
 
 
 def request_id_of(body: Any) -> str | None:
