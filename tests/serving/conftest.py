@@ -3,10 +3,12 @@ versions in a real MLflow with predictor processes (integration tests)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -63,3 +65,54 @@ def predictor(world: support.World) -> Managed:
 def kserve_routes_predictor(world: support.World) -> Managed:
     """The same model through KServe's own FastAPI routes (lean path off)."""
     return world.serve(world.versions[0], env={**LIMITS, "SLIPWAY_SERVING__LEAN_HTTP": "false"})
+
+
+@pytest.fixture(scope="session")
+def bundle_predictor(
+    bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Managed]:
+    """A predictor process (KServe's ModelServer, lean HTTP path) over the in-memory test
+    bundle, version "3": the Open Inference Protocol tests need a served model, not a
+    trained one, so they start without MLflow."""
+    server = support.serve_bundle(bundle_dir, tmp_path_factory.mktemp("oip-lean"), {})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bundle_kserve_predictor(
+    bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Managed]:
+    """The same, through KServe's own routes (lean path off)."""
+    server = support.serve_bundle(
+        bundle_dir, tmp_path_factory.mktemp("oip-kserve"), {"SLIPWAY_SERVING__LEAN_HTTP": "false"}
+    )
+    yield server
+    server.stop()
+
+
+#: The Open Inference Protocol tests run against this URL instead of their own servers
+#: when it is set (a predictor container, say); SLIPWAY_PREDICTOR_MODEL names its model.
+TARGET_URL = "SLIPWAY_PREDICTOR_URL"
+
+
+@pytest.fixture(scope="session", params=["lean", "kserve-routes"])
+def oip_target(request: pytest.FixtureRequest) -> support.Target:
+    """The predictor the protocol tests talk to: the lean path and KServe's own routes over
+    the test bundle, or the one server that SLIPWAY_PREDICTOR_URL names."""
+    url = os.environ.get(TARGET_URL, "").rstrip("/")
+    if url:
+        if request.param != "lean":
+            pytest.skip(f"{TARGET_URL} names a single server")
+        model = os.environ.get("SLIPWAY_PREDICTOR_MODEL", support.MODEL)
+        metadata = httpx.get(f"{url}/v2/models/{model}", timeout=30)
+        assert metadata.status_code == 200, f"{url} does not serve {model}: {metadata.text}"
+        return support.Target(url, model, str(metadata.json()["versions"][0]))
+    fixture = "bundle_predictor" if request.param == "lean" else "bundle_kserve_predictor"
+    server: Managed = request.getfixturevalue(fixture)
+    return support.Target(
+        server.url,
+        support.MODEL,
+        support.BUNDLE_VERSION,
+        kserve_routes=fixture != "bundle_predictor",
+    )

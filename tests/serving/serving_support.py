@@ -110,6 +110,40 @@ class World:
         return server
 
 
+@dataclass(frozen=True)
+class Target:
+    """A predictor to check: its base URL, the model it serves and the version."""
+
+    url: str
+    model: str
+    version: str
+    #: inference through KServe's own routes (serving.lean_http: false)
+    kserve_routes: bool = False
+
+
+#: The version a bundle predictor (serve_bundle) says it serves.
+BUNDLE_VERSION = "3"
+
+
+def serve_bundle(bundle: Path, state: Path, env: dict[str, str]) -> Managed:
+    """A predictor process over a bundle folder, on a free loopback port."""
+    port = free_port()
+    server = processes.start(
+        f"predictor-bundle-{port}",
+        [
+            sys.executable, "-m", "slipway.serving", "--model-dir", str(bundle),
+            "--model-name", MODEL, "--model-version", BUNDLE_VERSION, "--run-id", "test-run",
+            "--http-port", str(port), "--host", "127.0.0.1",
+        ],
+        port=port,
+        health_path=f"/v2/models/{MODEL}/ready",
+        log_dir=state / "logs",
+        env=env,
+        timeout=120,
+    )  # fmt: skip
+    return server
+
+
 _WORLD: World | None = None
 
 
