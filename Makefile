@@ -6,8 +6,10 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$(PATH)
 PY := .venv/bin/python
 PYTEST_ARGS ?=
+# Images `make images` builds; trainer-cuda (torch's CUDA build, several GB) only on request.
+IMAGES ?= trainer,predictor
 
-.PHONY: help setup test lint fmt unit demo render clean
+.PHONY: help setup test lint fmt unit demo render images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,6 +38,9 @@ demo: setup ## the loop on one machine: local stack up, validate, train, evaluat
 
 render: setup ## render the Hera workflows into the ml-workflows chart
 	slipway workflow render
+
+images: setup ## build the images with podman: IMAGES=trainer,predictor[,trainer-cuda]
+	$(PY) scripts/build_images.py build --images $(IMAGES)
 
 clean: ## stop local servers and remove local state (.slipway)
 	-slipway local down
