@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_render import CHARTS, Rendered
+from chart_render import CHARTS, Rendered, render
 
 Rendered_ = dict[tuple[str, str], Rendered]
 
@@ -111,9 +111,9 @@ def test_canary_zero_is_rendered_not_dropped(rendered: Rendered_) -> None:
 def test_predictor_runs_slipway_serve(rendered: Rendered_) -> None:
     item = rendered["model-serving", "minimal"]
     container = item.one("InferenceService")["spec"]["predictor"]["containers"][0]
-    assert container["image"] == "ghcr.io/slipway-ml/slipway:0.1.0"
+    assert container["image"] == "ghcr.io/slipway-ml/slipway-predictor:0.1.0"
+    # the image's entrypoint is `python -m slipway.serving`
     assert container["args"] == [
-        "serve",
         "--model-dir",
         "/mnt/models",
         "--model-name",
@@ -219,7 +219,7 @@ def test_chart_installs_each_rendered_workflow_in_the_release_namespace(
     rendered: Rendered_,
 ) -> None:
     """One object per file of files/workflows/ (the rendered YAML's one copy), unchanged
-    but for the namespace and the chart's labels."""
+    but for the namespace, the chart's labels and the steps' image (see below)."""
     files = {}
     for path in sorted((CHARTS / "ml-workflows" / "files" / "workflows").glob("*.yaml")):
         obj = yaml.safe_load(path.read_text())
@@ -232,11 +232,68 @@ def test_chart_installs_each_rendered_workflow_in_the_release_namespace(
         for obj in installed:
             source = files[obj["metadata"]["name"]]
             assert (obj["apiVersion"], obj["kind"]) == (source["apiVersion"], source["kind"])
-            assert obj["spec"] == source["spec"]
+            assert _without_images(obj["spec"]) == _without_images(source["spec"])
             assert obj["metadata"]["namespace"] == "ml-workflows"
             labels = obj["metadata"]["labels"]
             assert labels["app.kubernetes.io/instance"] == "ml-workflows"
             assert labels["app.kubernetes.io/part-of"] == "slipway"
+
+
+def _templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj["spec"].get("workflowSpec", obj["spec"])
+    return list(spec["templates"])
+
+
+def _without_images(spec: dict[str, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] = yaml.safe_load(yaml.safe_dump(spec))
+    for template in copy.get("workflowSpec", copy)["templates"]:
+        for key in ("script", "container"):
+            if key in template:
+                template[key].pop("image", None)
+    return copy
+
+
+def _step_images(item: Rendered) -> dict[str, str]:
+    return {
+        f"{obj['metadata']['name']}/{t['name']}": t["script"]["image"]
+        for obj in item.of_kind("WorkflowTemplate") + item.of_kind("CronWorkflow")
+        for t in _templates(obj)
+        if "script" in t
+    }
+
+
+def test_workflow_steps_run_the_images_of_the_values(
+    rendered: Rendered_, built_charts: Path, tmp_path: Path
+) -> None:
+    """Hera renders the trainer's release tag; the chart puts `image` (or `gpuImage` on the
+    GPU node pool) in its place, by digest once argocd/values/ sets one."""
+    default = _step_images(rendered["ml-workflows", "minimal"])
+    gpu = {"slipway-train-and-promote/train"}
+    assert {k for k, v in default.items() if "slipway-trainer-cuda:" in v} == gpu
+    assert {v for k, v in default.items() if k not in gpu} == {
+        "ghcr.io/slipway-ml/slipway-trainer:0.1.0"
+    }
+    digest, gpu_digest = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    values = tmp_path / "digests.yaml"
+    values.write_text(
+        yaml.safe_dump({"image": {"digest": digest}, "gpuImage": {"digest": gpu_digest}})
+    )
+    done = render(
+        built_charts / "ml-workflows", "ml-workflows",
+        CHARTS / "ml-workflows" / "ci" / "minimal-values.yaml", values,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    item = Rendered("ml-workflows", "digests", "ml-workflows", done.stdout, objects)
+    pinned = _step_images(item)
+    assert set(pinned) == set(default)
+    for step, image in pinned.items():
+        wanted = (
+            f"ghcr.io/slipway-ml/slipway-trainer-cuda@{gpu_digest}"
+            if step in gpu
+            else f"ghcr.io/slipway-ml/slipway-trainer@{digest}"
+        )
+        assert image == wanted, step
 
 
 # --- platform-monitoring ----------------------------------------------------------------

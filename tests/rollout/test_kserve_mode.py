@@ -52,7 +52,7 @@ def _isvc(version: str, run_id: str) -> dict[str, Any]:
                 "containers": [
                     {
                         "name": "kserve-container",
-                        "image": "ghcr.io/slipway-ml/slipway:0.1.0",
+                        "image": "ghcr.io/slipway-ml/slipway-predictor:0.1.0",
                         "env": [{"name": "STORAGE_URI", "value": f"s3://b/{version}"}],
                     }
                 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import slipway
 from slipway.workflow import definitions, runner_scripts
 from slipway.workflow.executor import evaluate_when, substitute
 
@@ -166,7 +167,8 @@ def test_every_step_container_is_restricted_limited_and_pinned(
     assert templates
     for template in templates:
         container = template["script"]
-        assert container["image"] == "ghcr.io/slipway-ml/slipway:0.1.0"
+        # the release tag of the trainer image; the chart swaps in its `image` value
+        assert container["image"] == f"ghcr.io/slipway-ml/slipway-trainer:{slipway.__version__}"
         assert container["securityContext"] == {
             "runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
             "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,

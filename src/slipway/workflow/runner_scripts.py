@@ -35,6 +35,8 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from slipway import __version__
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
@@ -42,7 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE = "ghcr.io/slipway-ml/slipway:0.1.0"
+# The steps' image (images/trainer/Dockerfile) at the release's tag, which the release build
+# pushes; the ml-workflows chart puts its `image` value (a digest, once images.yml's pull
+# request has set it) in place of this reference at template time.
+IMAGE = f"ghcr.io/slipway-ml/slipway-trainer:{__version__}"
 PLATFORM_CONFIGMAP = "slipway-platform"  # the ml-workflows chart's settings for every step
 # The ml-workflows chart's ExternalSecret target (key `token`): a name, not a credential.
 GIT_TOKEN_SECRET = "git-token"  # noqa: S105
