@@ -39,8 +39,10 @@ def data_generate(
 
 @data_app.command("digest")
 @friendly
-def data_digest(path: Path) -> None:
-    """Print the content digest (the data version) of a CSV or Parquet file."""
+def data_digest(
+    path: Annotated[str, typer.Argument(help="A path or s3://bucket/key (.csv, .parquet).")],
+) -> None:
+    """Print the content digest (the data version) of a CSV or Parquet table."""
     from slipway.data import tables
 
     typer.echo(tables.table_digest(tables.read_table(path)))
@@ -49,9 +51,11 @@ def data_digest(path: Path) -> None:
 @data_app.command("validate")
 @friendly
 def data_validate(
-    path: Path,
+    path: Annotated[str, typer.Argument(help="A path or s3://bucket/key (.csv, .parquet).")],
     config: ConfigOpt = None,
-    reference: Annotated[Path | None, typer.Option(help="Reference data for drift checks.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Reference data (path or s3://) for drift checks.")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
 ) -> None:
     """Check a dataset against its contract (and a reference); exit 1 when it fails."""

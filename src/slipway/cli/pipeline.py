@@ -13,7 +13,10 @@ from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
 
 # The options of the steps that continue a run: the run id validate opened, and the data.
 RunIdOpt = Annotated[str, typer.Option(help="The pipeline's MLflow run (from the validate step).")]
-DataOpt = Annotated[Path, typer.Option(help="The data the run validated (.csv or .parquet).")]
+DataOpt = Annotated[
+    str,
+    typer.Option(help="The data the run validated: a path or s3://bucket/key (.csv, .parquet)."),
+]
 
 pipeline_app = typer.Typer(
     help="The training pipeline, whole or one step at a time.", no_args_is_help=True
@@ -23,9 +26,13 @@ pipeline_app = typer.Typer(
 @pipeline_app.command("run")
 @friendly
 def pipeline_run(
-    data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet).")],
+    data: Annotated[
+        str, typer.Option(help="Training data: a path or s3://bucket/key (.csv, .parquet).")
+    ],
     config: ConfigOpt = None,
-    reference: Annotated[Path | None, typer.Option(help="Reference data for drift checks.")] = None,
+    reference: Annotated[
+        str | None, typer.Option(help="Reference data (path or s3://) for drift checks.")
+    ] = None,
     state_dir: StateOpt = None,
 ) -> None:
     """validate -> train -> evaluate -> register, in one process."""
@@ -40,9 +47,9 @@ def pipeline_run(
 @pipeline_app.command("validate")
 @friendly
 def pipeline_validate(
-    data: Path,
+    data: Annotated[str, typer.Argument(help="A path or s3://bucket/key (.csv, .parquet).")],
     config: ConfigOpt = None,
-    reference: Annotated[Path | None, typer.Option()] = None,
+    reference: Annotated[str | None, typer.Option(help="Reference data (path or s3://).")] = None,
     run_id_file: Annotated[Path | None, typer.Option(help="Write the new run id here.")] = None,
     state_dir: StateOpt = None,
 ) -> None:

@@ -1,6 +1,6 @@
 """The training pipeline's steps: validate-data -> train -> evaluate -> register.
 
-Each step is a function of plain values (paths, a run id) so that it runs the same way in
+Each step is a function of plain values (data URIs, a run id) so that it runs the same way in
 one process (``slipway demo``, ``slipway pipeline run``) or as separate Argo Workflows
 steps; steps hand over through the MLflow run, never through memory. The split of the
 data into train, validation and test rows is a function of the seed, so a later step
@@ -23,9 +23,10 @@ from mlflow.tracking import MlflowClient
 from slipway.config import Settings
 from slipway.data import tables
 from slipway.data.contract import DatasetContract, load_contract
+from slipway.data.storage import DataLocation, DataUri
 from slipway.data.validation import Finding, ValidationReport, validate
 from slipway.errors import DataError
-from slipway.registry import aliases, tracking
+from slipway.registry import aliases, datasets, tracking
 from slipway.training import distributed, evaluation, trainer
 from slipway.training.features import Preprocessor
 from slipway.training.model_bundle import ModelBundle
@@ -62,12 +63,15 @@ class ValidateOutcome:
 
 
 def validate_step(
-    client: MlflowClient, settings: Settings, data: Path, reference: Path | None = None
+    client: MlflowClient, settings: Settings, data: DataUri, reference: DataUri | None = None
 ) -> ValidateOutcome:
-    """Open the pipeline's MLflow run and validate ``data``; bad data ends the run FAILED."""
-    run_id = tracking.start_run(client, settings.tracking.experiment, run_name=f"train-{data.stem}")
+    """Open the pipeline's MLflow run and validate ``data`` (a path or an ``s3://`` URI);
+    bad or unreachable data ends the run FAILED."""
+    run_id = tracking.start_run(client, settings.tracking.experiment, run_name="train")
     client.set_tag(run_id, "slipway.data.path", str(data))
     try:
+        location = DataLocation.parse(data)
+        client.set_tag(run_id, "mlflow.runName", f"train-{location.stem}")
         contract = load_contract(settings.data.contract)
         frame = tables.read_table(data)
         digest = tables.table_digest(frame)
@@ -92,7 +96,7 @@ def validate_step(
     return ValidateOutcome(run_id, report)
 
 
-def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path) -> str | None:
+def train_step(client: MlflowClient, settings: Settings, run_id: str, data: DataUri) -> str | None:
     """Fit preprocessing and the network on the train split; log them as the run's model.
 
     Under torchrun every rank runs this step and trains its shard; only rank 0 writes to
@@ -136,11 +140,20 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Path
     client.log_metric(run_id, "train_samples_per_second", result.samples_per_second)
     client.set_tag(run_id, "slipway.stopped_early", str(result.stopped_early).lower())
     bundle = ModelBundle(contract, preprocessor, result.model)
-    return tracking.log_model(run_id, bundle, parts.train)
+    model_uri = tracking.log_model(run_id, bundle, parts.train)
+    datasets.log_splits(
+        client, run_id, DataLocation.parse(data), contract.label,
+        {
+            "train": (parts.train, datasets.TRAINING),
+            "validation": (parts.validation, datasets.VALIDATION),
+        },
+        model_id=datasets.model_id_of(model_uri),
+    )  # fmt: skip
+    return model_uri
 
 
 def evaluate_step(
-    client: MlflowClient, settings: Settings, run_id: str, data: Path
+    client: MlflowClient, settings: Settings, run_id: str, data: DataUri
 ) -> evaluation.GateDecision:
     """Score the run's model and the current champion on the same held-out rows; gate."""
     tracking.require_run(client, run_id)
@@ -153,7 +166,8 @@ def evaluate_step(
         predictions = mlflow.pyfunc.load_model(model_uri).predict(features)
         return np.asarray(predictions["probability"], dtype=float)
 
-    challenger = evaluation.score(y, probability(tracking.model_uri_of(client, run_id)))
+    model_uri = tracking.model_uri_of(client, run_id)
+    challenger = evaluation.score(y, probability(model_uri))
     name = settings.tracking.model_name
     champion_version = aliases.version_by_alias(client, name, aliases.CHAMPION)
     champion = (
@@ -162,8 +176,17 @@ def evaluate_step(
         else None
     )
     decision = evaluation.apply_gate(challenger, champion, settings.gate)
+    model_id = datasets.model_id_of(model_uri)
+    held_out = datasets.log_splits(
+        client, run_id, DataLocation.parse(data), contract.label,
+        {"test": (test, datasets.EVALUATION)}, model_id=model_id,
+    )["test"]  # fmt: skip
     for key, value in challenger.as_dict().items():
-        client.log_metric(run_id, f"test_{key}", value)
+        # Linked to the rows and the model they score (MLflow 3 shows both with the metric).
+        client.log_metric(
+            run_id, f"test_{key}", value,
+            dataset_name=held_out.name, dataset_digest=held_out.digest, model_id=model_id,
+        )  # fmt: skip
     for key, tag in decision.as_tags().items():
         client.set_tag(run_id, key, tag)
     if champion_version is not None:
@@ -210,7 +233,7 @@ class PipelineResult:
 
 
 def run_pipeline(
-    client: MlflowClient, settings: Settings, data: Path, reference: Path | None = None
+    client: MlflowClient, settings: Settings, data: DataUri, reference: DataUri | None = None
 ) -> PipelineResult:
     """All four steps in one process. Raises DataError on bad data, after recording it."""
     outcome = validate_step(client, settings, data, reference)

@@ -123,7 +123,9 @@ def _runtime(config: str) -> "Runtime":
     """The step's composition root: its settings, and the platform it runs on."""
     from slipway.runtime import Runtime
 
-    return Runtime.load(_path(config))
+    runtime = Runtime.load(_path(config))
+    runtime.export_storage_environment()  # locally: the stack's S3; on the cluster: IRSA's
+    return runtime
 
 
 @contextlib.contextmanager
@@ -162,7 +164,7 @@ def validate_data(
     from slipway.pipeline.steps import validate_step
 
     runtime = _runtime(config)
-    outcome = validate_step(runtime.mlflow, runtime.settings, Path(data), _path(reference))
+    outcome = validate_step(runtime.mlflow, runtime.settings, data, reference or None)
     print(outcome.report.to_table())
     if not outcome.report.passed:
         # The run is already FAILED with its report attached; the DAG must stop here.
@@ -221,7 +223,7 @@ def train(
     runtime = _runtime(config)
     settings, client = runtime.settings, runtime.mlflow
     with _fails_run(client, run_id):
-        model_uri = train_step(client, settings, run_id, Path(data))
+        model_uri = train_step(client, settings, run_id, data)
     if model_uri:
         print(f"model: {model_uri}")
 
@@ -238,7 +240,7 @@ def evaluate(
     runtime = _runtime(config)
     settings, client = runtime.settings, runtime.mlflow
     with _fails_run(client, run_id):
-        decision = evaluate_step(client, settings, run_id, Path(data))
+        decision = evaluate_step(client, settings, run_id, data)
     print(json.dumps(decision.as_tags(), indent=2))
     return "passed" if decision.passed else "failed"
 
@@ -318,13 +320,13 @@ def check_drift(
     from slipway.errors import DataError
 
     settings = _runtime(config).settings
-    frame = tables.read_table(Path(data))
+    frame = tables.read_table(data)
     report = validate(
         frame,
         load_contract(settings.data.contract),
         settings.validation,
         tables.table_digest(frame),
-        tables.read_table(Path(reference)),
+        tables.read_table(reference),
     )
     print(report.to_table())
     if report.findings:
