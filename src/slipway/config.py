@@ -128,6 +128,13 @@ class TrackingSettings(_Section):
     experiment: str = "slipway"
     model_name: str = Field("churn-classifier", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     registry_uri: str | None = None
+    artifacts_destination: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="The MLflow server's --artifacts-destination (s3://bucket/prefix): the "
+        "rollout turns a version's proxied mlflow-artifacts: location into an s3:// storage "
+        "URI under it for KServe; none: the local stack's, when its artifacts are in S3.",
+    )
 
 
 class ServingSettings(_Section):

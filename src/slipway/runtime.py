@@ -9,11 +9,19 @@ environment the pod is given, and the local stack is never looked at.
 Where each address comes from, first match wins:
 
 - MLflow: ``tracking.tracking_uri``, then ``MLFLOW_TRACKING_URI``, then the local stack's;
-- Prometheus: ``rollout.prometheus_url``, then the local stack's.
+- Prometheus: ``rollout.prometheus_url``, then the local stack's;
+- S3: the environment (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, credentials from the
+  AWS chain: IRSA on the cluster), then the local stack's S3 stand-in, whose endpoint and
+  local credentials an entry point (the CLI, a step's runner) puts in its process's
+  environment with ``export_storage_environment`` (so the steps it runs in-process and the
+  processes it starts inherit them);
+- MLflow's artifact destination (for KServe's storage URI):
+  ``tracking.artifacts_destination``, then the local stack's.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +84,31 @@ class Runtime:
                 "or start the local stack with `slipway local up`"
             )
         return uri
+
+    def storage_environment(self) -> dict[str, str]:
+        """The local stack's S3 endpoint and local credentials, when the environment names
+        no S3 and no credentials of its own (a pod with IRSA does; the stack is then never
+        looked at). Empty when neither applies."""
+        env = environ()
+        own = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_ROLE_ARN")
+        if any(env.get(name) for name in own):
+            return {}
+        from slipway.local.stack import s3_environment
+
+        try:
+            endpoint = self.stack.s3_endpoint()
+        except StackError:
+            return {}  # a broken state file is reported by the command that needs the stack
+        return s3_environment(endpoint) if endpoint else {}
+
+    def export_storage_environment(self) -> None:
+        """Put ``storage_environment()`` into this process's environment (entry points only:
+        it outlives the call)."""
+        os.environ.update(self.storage_environment())
+
+    def artifacts_destination(self) -> str | None:
+        """Where the MLflow server keeps proxied artifacts (s3://), if the rollout may know."""
+        return self.settings.tracking.artifacts_destination or self.stack.artifacts_destination()
 
     def prometheus_url(self) -> str:
         url = self.settings.rollout.prometheus_url or self.stack.prometheus_url()

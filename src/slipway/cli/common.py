@@ -26,7 +26,9 @@ StateOpt = Annotated[
 
 def runtime(config: Path | None, state_dir: Path | None) -> Runtime:
     """The composition root for one command: its settings and the platform it talks to."""
-    return Runtime.load(config, state_dir)
+    rt = Runtime.load(config, state_dir)
+    rt.export_storage_environment()  # the local stack's S3, for s3:// data (none: no-op)
+    return rt
 
 
 def friendly(func: F) -> F:

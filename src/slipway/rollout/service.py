@@ -68,8 +68,11 @@ def start_rollout(
     backend = runtime.rollout_backend(env)
     try:
         cache = backend.model_cache_dir()
-        champion = target_for(client, name, str(champion_mv.version), cache, aliases.CHAMPION)
-        canary = target_for(client, name, version, cache, canary_alias)
+        destination = runtime.artifacts_destination()  # s3:// storage URIs for KServe
+        champion = target_for(
+            client, name, str(champion_mv.version), cache, aliases.CHAMPION, destination
+        )
+        canary = target_for(client, name, version, cache, canary_alias, destination)
         backend.abort.clear()
         metrics = runtime.rollout_metrics()
         controller = RolloutController(
