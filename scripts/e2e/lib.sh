@@ -7,8 +7,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 E2E_DIR="$REPO_ROOT/scripts/e2e"
 # The Argo CD environment whose value files the charts get (argocd/values/<env>/).
 E2E_ENVIRONMENT=${E2E_ENVIRONMENT:-dev}
-# The tag the images built in this run carry inside kind.
-E2E_TAG=${E2E_TAG:-e2e}
+# The tag the images built in this run carry inside kind (the kind overlays name it too).
+export E2E_TAG=e2e
 E2E_STATE=${E2E_STATE:-${RUNNER_TEMP:-/tmp}/slipway-e2e}
 mkdir -p "$E2E_STATE"
 
@@ -48,8 +48,8 @@ install_upstream() {
     --namespace "$namespace" "${values[@]}" --wait --timeout 10m "$@"
 }
 
-# Our own chart, rendered with the same layered values and applied. The image references are
-# rewritten to the images this run built and loaded into kind (retag-images.sh). Its
+# Our own chart, rendered with the same layered values and applied (no helm tests: they
+# are hooks). The kind overlay names the images this run built and loaded into kind. Its
 # NetworkPolicies are left out: the stand-ins for S3 and MLflow run on the runner, outside
 # every namespace and port they allow (tests/charts checks the policies offline).
 install_own_chart() {
@@ -59,8 +59,7 @@ install_own_chart() {
   [ -f "$E2E_DIR/values/$name.yaml" ] && values+=(-f "$E2E_DIR/values/$name.yaml")
   log "chart: charts/$name into $namespace"
   helm dependency build "$REPO_ROOT/charts/$name" >/dev/null
-  helm template "$name" "$REPO_ROOT/charts/$name" --namespace "$namespace" "${values[@]}" "$@" \
-    | "$E2E_DIR/retag-images.sh" \
+  helm template "$name" "$REPO_ROOT/charts/$name" --namespace "$namespace" --skip-tests "${values[@]}" "$@" \
     | yq 'select(.kind != "NetworkPolicy")' \
     | kubectl apply --namespace "$namespace" --server-side --force-conflicts -f -
 }

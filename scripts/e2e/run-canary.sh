@@ -72,7 +72,7 @@ champion=$(run_pod e2e-resolve-champion 300 "
 import json
 from mlflow import MlflowClient
 from slipway.rollout.model_registry import target_for
-v = target_for(MlflowClient(), '$isvc', '1', None)
+v = target_for(MlflowClient(), '$isvc', '1', None, artifacts_destination='s3://slipway-artifacts/mlflow')
 print(json.dumps({'run_id': v.run_id, 'storage_uri': v.storage_uri}))
 " | tail -n 1)
 log "champion: $champion"

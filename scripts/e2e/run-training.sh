@@ -5,7 +5,8 @@
 # became-champion, decision).
 #
 # The Workflow's podSpecPatch stands in for what EKS gives the step pods: S3 credentials (IRSA
-# there; the stand-in's random keys here) and the S3 endpoint. Three settings are e2e only:
+# there; the stand-in's random keys here), the S3 endpoint and the MLflow server's artifact
+# destination (which the rollout maps proxied model locations onto, for KServe). Three settings are e2e only:
 # a champion margin of -1, so that the second model passes the gate whatever its score (this
 # run tests the mechanics, not the model); short canary windows; and no promotion pull
 # request (there is no git checkout in the pod, and no token).
@@ -23,6 +24,7 @@ patch=$(jq -cn '{containers: [{name: "main", env: [
   {name: "AWS_SECRET_ACCESS_KEY", valueFrom: {secretKeyRef: {name: "s3-stand-in", key: "AWS_SECRET_ACCESS_KEY"}}},
   {name: "AWS_ENDPOINT_URL_S3", value: "http://s3.mlflow.svc.cluster.local:5000"},
   {name: "MLFLOW_S3_ENDPOINT_URL", value: "http://s3.mlflow.svc.cluster.local:5000"},
+  {name: "SLIPWAY_TRACKING__ARTIFACTS_DESTINATION", value: "s3://slipway-artifacts/mlflow"},
   {name: "SLIPWAY_GATE__CHAMPION_MARGIN", value: "-1"},
   {name: "SLIPWAY_ROLLOUT__STEPS", value: "[50, 100]"},
   {name: "SLIPWAY_ROLLOUT__WINDOW_SECONDS", value: "30"},
