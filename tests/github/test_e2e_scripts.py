@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from gha_tools import FIXTURES, GITHUB_DIR, REPO
-from shell_policy import script_problems, scripts_named_in, shellcheck_findings
+from shell_policy import (
+    run_script_findings,
+    script_problems,
+    scripts_named_in,
+    shellcheck_findings,
+)
 
 E2E = REPO / "scripts" / "e2e"
 BAD = FIXTURES / "scripts"
@@ -61,3 +66,14 @@ def test_every_script_a_workflow_runs_exists_and_is_executable() -> None:
     } <= named
     missing = [s for s in sorted(named) if not os.access(REPO / s, os.X_OK)]
     assert missing == []
+
+
+def test_run_scripts_of_every_workflow_are_shellcheck_clean(tmp_path: Path) -> None:
+    workflows = sorted((GITHUB_DIR / "workflows").glob("*.yml"))
+    findings = [run_script_findings(w, tmp_path) for w in workflows]
+    if findings[0] is None:
+        pytest.skip("shellcheck is not installed (optional: apt-get install shellcheck)")
+    assert [f for per in findings for f in per or []] == []
+    bad = run_script_findings(BAD / "run-unquoted.yml", tmp_path)
+    assert bad is not None and len(bad) == 1 and "SC2086" in bad[0], bad
+    assert bad[0].startswith("run-unquoted.yml: jobs.test.steps[0]: ")
