@@ -34,6 +34,8 @@ appset_chart() {
 install_upstream() {
   local name=$1
   shift
+  need helm
+  need yq
   local repo chart version release namespace
   read -r repo chart version release namespace < <(appset_chart "$name")
   local source=()
@@ -55,6 +57,9 @@ install_upstream() {
 install_own_chart() {
   local name=$1 namespace=$2
   shift 2
+  need helm
+  need yq
+  need kubectl
   local values=(-f "$REPO_ROOT/argocd/values/default/$name.yaml" -f "$REPO_ROOT/argocd/values/$E2E_ENVIRONMENT/$name.yaml")
   [ -f "$E2E_DIR/values/$name.yaml" ] && values+=(-f "$E2E_DIR/values/$name.yaml")
   log "chart: charts/$name into $namespace"
