@@ -133,6 +133,7 @@ class ContainerSteps:
         for mount in self.mounts:
             if not mount.path.is_absolute() or not mount.path.exists():
                 raise WorkflowError(f"{where}: cannot mount {mount.path}: no such absolute path")
+            _check_readable(mount.path, where)
         checked: set[str] = set()
         for task in tasks:
             spec = task.template.container
@@ -199,6 +200,8 @@ class ContainerSteps:
         argv = [
             self.podman, "run", "--rm", "--name", container, "--pull", "never",
             "--runtime", "runc", "--network", "host",
+            # Kubernetes runs no image HEALTHCHECK; podman would want systemd for one.
+            "--no-healthcheck",
         ]  # fmt: skip
         if spec.user is not None:
             argv += ["--user", f"{spec.user}:{spec.group if spec.group is not None else 0}"]
@@ -264,6 +267,17 @@ class ContainerSteps:
         if self.containers_conf is not None:
             env["CONTAINERS_CONF"] = str(self.containers_conf.resolve())
         return env
+
+
+def _check_readable(path: Path, where: str) -> None:
+    """A step runs as a user of its own (10001), an other to this machine's files: what it
+    reads must be readable, and its folders searchable, by others."""
+    needed = 0o005 if path.is_dir() else 0o004
+    if path.stat().st_mode & needed != needed:
+        raise WorkflowError(
+            f"{where}: {path} is not readable by a step's user (others need "
+            f"{'r-x' if path.is_dir() else 'r--'}; e.g. chmod o+{'rx' if path.is_dir() else 'r'})"
+        )
 
 
 def _output_folders(spec: ContainerSpec, staging: Path) -> dict[str, Path]:
