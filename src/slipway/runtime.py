@@ -62,9 +62,13 @@ class Runtime:
         """The embedded default's servers (MLflow, Prometheus, model servers, router)."""
         return LocalStack(self.state_dir)
 
-    def start_local_stack(self) -> None:
-        """Start what is not running of the local stack (a no-op when it all runs)."""
-        self.stack.up(scrape_interval=self.settings.rollout.scrape_interval_seconds)
+    def start_local_stack(self, artifacts_in_s3: bool = False) -> None:
+        """Start what is not running of the local stack (a no-op when it all runs);
+        ``artifacts_in_s3``: MLflow's artifacts in the stack's S3 bucket, not a folder."""
+        self.stack.up(
+            scrape_interval=self.settings.rollout.scrape_interval_seconds,
+            artifacts_in_s3=artifacts_in_s3,
+        )
 
     @property
     def model_cache_dir(self) -> Path:

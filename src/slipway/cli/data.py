@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from slipway.cli.common import ConfigOpt, friendly
+from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
 from slipway.errors import DataError
 
 data_app = typer.Typer(help="Generate, validate and fingerprint datasets.", no_args_is_help=True)
@@ -41,9 +41,12 @@ def data_generate(
 @friendly
 def data_digest(
     path: Annotated[str, typer.Argument(help="A path or s3://bucket/key (.csv, .parquet).")],
+    state_dir: StateOpt = None,
 ) -> None:
     """Print the content digest (the data version) of a CSV or Parquet table."""
     from slipway.data import tables
+
+    runtime(None, state_dir)  # s3:// data: the environment's S3, else the local stack's
 
     typer.echo(tables.table_digest(tables.read_table(path)))
 
@@ -57,14 +60,14 @@ def data_validate(
         str | None, typer.Option(help="Reference data (path or s3://) for drift checks.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Also write the JSON report here.")] = None,
+    state_dir: StateOpt = None,
 ) -> None:
     """Check a dataset against its contract (and a reference); exit 1 when it fails."""
-    from slipway.config import load_settings
     from slipway.data import tables
     from slipway.data.contract import load_contract
     from slipway.data.validation import validate
 
-    settings = load_settings(config)
+    settings = runtime(config, state_dir).settings  # and, for s3:// data, the S3 to read
     frame = tables.read_table(path)
     ref = tables.read_table(reference) if reference else None
     result = validate(

@@ -20,8 +20,16 @@ def local_up(
     foreground: Annotated[
         bool, typer.Option(help="Stay attached; Ctrl-C stops the stack.")
     ] = False,
+    artifacts_in_s3: Annotated[
+        bool,
+        typer.Option(
+            help="MLflow keeps artifacts in the local S3's bucket, as on the cluster (they are "
+            "gone after `local down`; default: a folder)."
+        ),
+    ] = False,
 ) -> None:
-    """Start the local servers: MLflow, Prometheus (and model servers, as rollouts add them)."""
+    """Start the local servers: S3 (moto, standing in for AWS S3), MLflow, Prometheus (and
+    model servers, as rollouts add them)."""
 
     def stop_on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # the same clean-up path as Ctrl-C
@@ -31,7 +39,7 @@ def local_up(
         # Installed before anything starts, so a signal at any moment stops what started.
         signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        rt.start_local_stack()
+        rt.start_local_stack(artifacts_in_s3=artifacts_in_s3)
         for name, svc in rt.stack.services().items():
             typer.echo(f"{name:<16} {svc.url}  (pid {svc.pid}, log {svc.log})")
         if foreground:
