@@ -76,7 +76,7 @@ def train_and_promote() -> WorkflowTemplate:
         # Training waits for a GPU node, the canary for its analysis windows: bounded anyway.
         active_deadline_seconds=12 * 3600,
         arguments=[
-            _param("data", None, "Training data file in the step pods (.csv or .parquet)."),
+            _param("data", None, "Training data: s3://bucket/key or a path in the step pods."),
             _param("reference", "", "Reference data for drift checks; empty skips them."),
             *_common_parameters(),
             _param(
@@ -163,7 +163,11 @@ def drift_monitor() -> CronWorkflow:
             entrypoint="monitor",
             active_deadline_seconds=3600,
             arguments=[
-                _param("data", "/data/churn/latest.parquet", "The latest data, in the step pods."),
+                _param(
+                    "data",
+                    "/data/churn/latest.parquet",
+                    "The latest data (s3://bucket/key or a path).",
+                ),
                 _param(
                     "reference", "/data/churn/reference.parquet", "The data the champion learnt."
                 ),

@@ -153,7 +153,7 @@ def _path(value: str) -> Path | None:
 
 @_step(cpu=("500m", "2"), memory=("1Gi", "4Gi"))
 def validate_data(
-    data: Annotated[str, Parameter(description="Training data file (.csv or .parquet).")],
+    data: Annotated[str, Parameter(description="Training data: s3://bucket/key or a path.")],
     reference: Annotated[
         str, Parameter(description="Reference data for drift checks; empty skips them.")
     ] = "",
