@@ -22,6 +22,7 @@ discovery picks up without a restart.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -74,6 +75,8 @@ def start_s3(
     state_dir: Path, buckets: tuple[str, ...] = (DATASETS_BUCKET, ARTIFACTS_BUCKET)
 ) -> Managed:
     """Moto's S3 server on a free loopback port, with ``buckets`` created."""
+    if importlib.util.find_spec("moto") is None:
+        raise StackError("the local S3 needs moto's server: install slipway's `local` extra")
     port = free_port()
     server = start(
         S3,
