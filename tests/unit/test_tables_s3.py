@@ -139,6 +139,8 @@ def test_locations_parse_paths_and_objects() -> None:
     )  # fmt: skip
     local = DataLocation.parse("data/train.CSV")
     assert (local.scheme, local.path, local.suffix) == ("file", Path("data/train.CSV"), ".csv")
+    assert local.source_uri == str(Path("data/train.CSV").resolve())
+    assert s3.source_uri == "s3://b-1/a/b/train.parquet"
     assert DataLocation.parse("file:///tmp/x.csv").path == Path("/tmp/x.csv")
     with pytest.raises(DataError, match="empty data URI"):
         DataLocation.parse("  ")

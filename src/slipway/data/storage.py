@@ -65,6 +65,12 @@ class DataLocation:
         return cls(text, "s3", bucket=parsed.netloc, key=key)
 
     @property
+    def source_uri(self) -> str:
+        """Where the data is, for a record that outlives the working folder: an absolute
+        path for a local file, the URI itself for an object."""
+        return str(self.path.resolve()) if self.path is not None else self.uri
+
+    @property
     def name(self) -> str:
         """The file or object name (``train.csv``)."""
         return self.path.name if self.path is not None else PurePosixPath(self.key).name

@@ -47,9 +47,11 @@ def _dataset_input(
     with warnings.catch_warnings():
         # MLflow hints that int columns cannot hold nulls; the contract already says so.
         warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        # Two registered sources both read a local path; MLflow picks the local one, as meant.
+        warnings.filterwarnings("ignore", message=".*multiple ways", category=UserWarning)
         dataset = from_pandas(
             frame.reset_index(drop=True),
-            source=location.uri,
+            source=location.source_uri,
             targets=target,
             name=name,
             digest=short,
