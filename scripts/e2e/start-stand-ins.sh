@@ -51,12 +51,12 @@ PY
 
 log "MLflow server on $host_ip:5001 (SQLite; artifacts proxied to s3://slipway-artifacts/mlflow)"
 MLFLOW_SERVER_ALLOWED_HOSTS="mlflow.mlflow.svc.cluster.local:5000,mlflow.mlflow.svc:5000,localhost:*,127.0.0.1:*" \
-  nohup "$venv/bin/mlflow" server --host 0.0.0.0 --port 5001 \
+  nohup "$venv/bin/mlflow" server --host 0.0.0.0 --port 5001 --workers 1 \
   --backend-store-uri "sqlite:///$E2E_STATE/mlflow.db" \
   --serve-artifacts --artifacts-destination s3://slipway-artifacts/mlflow \
   >"$E2E_STATE/mlflow.log" 2>&1 &
 echo $! >"$E2E_STATE/mlflow.pid"
-for _ in $(seq 120); do curl -fsS http://127.0.0.1:5001/health >/dev/null 2>&1 && break; sleep 1; done
+for _ in $(seq 300); do curl -fsS http://127.0.0.1:5001/health >/dev/null 2>&1 && break; sleep 1; done
 curl -fsS http://127.0.0.1:5001/health >/dev/null || { cat "$E2E_STATE/mlflow.log" >&2; die "MLflow did not start"; }
 
 log "training data: the trainer image's own generator, two seeds (first and second run)"
