@@ -27,7 +27,7 @@ patch=$(jq -cn '{containers: [{name: "main", env: [
   {name: "SLIPWAY_TRACKING__ARTIFACTS_DESTINATION", value: "s3://slipway-artifacts/mlflow"},
   {name: "SLIPWAY_GATE__CHAMPION_MARGIN", value: "-1"},
   {name: "SLIPWAY_ROLLOUT__STEPS", value: "[50, 100]"},
-  {name: "SLIPWAY_ROLLOUT__WINDOW_SECONDS", value: "30"},
+  {name: "SLIPWAY_ROLLOUT__WINDOW_SECONDS", value: "60"},
   {name: "SLIPWAY_ROLLOUT__MIN_REQUESTS", value: "20"},
   {name: "SLIPWAY_ROLLOUT__GITOPS__ENABLED", value: "false"}
 ]}]}')
