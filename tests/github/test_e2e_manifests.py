@@ -5,6 +5,8 @@ the images this run builds, the stand-in bucket and the champion's storage URI."
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -148,3 +150,68 @@ def test_the_serving_chart_renders_the_champion_with_the_predictor_of_the_run(
     assert container["image"] == "ghcr.io/slipway-ml/slipway-predictor:e2e"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert {"name": "STORAGE_URI", "value": uri} in container["env"]
+
+
+def submitted_workflow(tmp_path: Path, data: str) -> dict[str, Any]:
+    """The Workflow run-training.sh submits, printed by its --print mode (no cluster)."""
+    if shutil.which("jq") is None:
+        pytest.fail("jq is not on PATH (the e2e scripts build JSON with it)")
+    result = subprocess.run(
+        ["bash", str(E2E / "run-training.sh"), "--print", data],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "E2E_STATE": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    doc: dict[str, Any] = YAML(typ="safe").load(result.stdout)
+    return doc
+
+
+def test_the_submitted_workflow_is_valid_for_argo_and_names_the_template(
+    tmp_path: Path, crd_schema_dir: Path
+) -> None:
+    from slipway.kube.manifests import validate_manifest
+
+    workflow = submitted_workflow(tmp_path, "s3://slipway-datasets/churn/train-1.csv")
+    assert validate_manifest(workflow, crd_schema_dir) == []
+    template = YAML(typ="safe").load(
+        (REPO / "charts/ml-workflows/files/workflows/slipway-train-and-promote.yaml").read_text()
+    )
+    assert workflow["spec"]["workflowTemplateRef"]["name"] == template["metadata"]["name"]
+    declared = {p["name"] for p in template["spec"]["arguments"]["parameters"]}
+    given = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert set(given) <= declared
+    assert given == {"data": "s3://slipway-datasets/churn/train-1.csv", "gpus": "1"}
+    # Every script template's container is `main`, the one the podSpecPatch adds to.
+    (patched,) = json.loads(workflow["spec"]["podSpecPatch"])["containers"]
+    assert patched["name"] == "main"
+
+
+def e2e_settings_environment(tmp_path: Path) -> dict[str, str]:
+    workflow = submitted_workflow(tmp_path, "s3://slipway-datasets/churn/train-1.csv")
+    (patched,) = json.loads(workflow["spec"]["podSpecPatch"])["containers"]
+    return {e["name"]: e["value"] for e in patched["env"] if e["name"].startswith("SLIPWAY_")}
+
+
+def test_the_e2e_settings_are_settings_slipway_accepts(tmp_path: Path) -> None:
+    from slipway.config import load_settings, step_environment
+
+    with step_environment(e2e_settings_environment(tmp_path)):
+        settings = load_settings()
+    assert settings.gate.champion_margin == 1
+    assert settings.rollout.steps == [50, 100]
+    assert settings.rollout.window_seconds == 60
+    assert settings.rollout.min_requests == 20
+    assert settings.rollout.gitops.enabled is False
+    assert settings.tracking.artifacts_destination == "s3://slipway-artifacts/mlflow"
+
+
+def test_a_setting_slipway_refuses_fails_the_check(tmp_path: Path) -> None:
+    from slipway.config import load_settings, step_environment
+    from slipway.errors import ConfigError
+
+    wrong = {**e2e_settings_environment(tmp_path), "SLIPWAY_GATE__CHAMPION_MARGIN": "-1"}
+    with step_environment(wrong), pytest.raises(ConfigError, match=r"gate\.champion_margin"):
+        load_settings()
