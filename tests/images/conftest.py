@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from image_support import load_script, podman_problem
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 
 @pytest.fixture(scope="session")
 def podman() -> None:
@@ -62,13 +64,18 @@ def registered_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regis
     downloaded from the registry the way the predictor's storage initializer would."""
     from slipway.config import load_settings
     from slipway.data import synthetic, tables
+    from slipway.errors import StackError
     from slipway.local.stack import start_mlflow
     from slipway.pipeline.steps import run_pipeline
     from slipway.registry import tracking
     from slipway.serving.server import from_registry
 
     state = tmp_path_factory.mktemp("image-model")
-    mlflow = start_mlflow(state)
+    try:
+        mlflow = start_mlflow(state)
+    except StackError:
+        # Under a loaded machine MLflow's first start can outlast the stack's wait; once more.
+        mlflow = start_mlflow(state)
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = mlflow.url
     try:

@@ -1,0 +1,92 @@
+"""The trainer image, built here with podman and run as a step pod runs it (UID 10001,
+read-only root filesystem, only /tmp writable): it imports slipway, torch (the CPU build) and
+Hera, and Hera's runner runs a real step of the rendered workflow (check_drift) on files
+mounted read-only, writing its output parameters where Argo collects them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from image_support import podman_run
+
+from slipway.data import synthetic, tables
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+IMAGE = "localhost/slipway-trainer:dev"
+
+
+def test_imports_slipway_torch_and_hera_as_10001_read_only(built_images: dict[str, Any]) -> None:
+    probe = (
+        "import os, slipway, torch, hera, mlflow; "
+        "print(os.getuid(), torch.__version__, torch.cuda.is_available(), slipway.__version__)"
+    )
+    done = podman_run(IMAGE, ["python", "-c", probe])
+    assert done.returncode == 0, done.stderr
+    uid, torch_version, cuda, version = done.stdout.split()
+    assert (uid, torch_version, cuda) == ("10001", "2.13.0+cpu", "False")
+    assert version == __import__("slipway").__version__
+
+
+def test_torchrun_is_on_the_path(built_images: dict[str, Any]) -> None:
+    done = podman_run(IMAGE, ["torchrun", "--help"])
+    assert done.returncode == 0, done.stderr
+    assert "--nproc-per-node" in done.stdout
+
+
+def test_the_root_filesystem_is_read_only(built_images: dict[str, Any]) -> None:
+    done = podman_run(IMAGE, ["sh", "-c", "touch /tmp/ok && ! touch /opt/app/x 2>/dev/null"])
+    assert done.returncode == 0, done.stderr
+
+
+def _hera_step(folder: Path, function: str, parameters: dict[str, str]) -> Any:
+    """Run one step the way Argo runs the script template: Hera's runner, with the input
+    parameters in a file, the outputs written under /tmp/hera-outputs."""
+    (folder / "inputs.json").write_text(
+        json.dumps([{"name": k, "value": v} for k, v in parameters.items()])
+    )
+    for path in [folder, *folder.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    script = (
+        f"python -m hera.workflows.runner -e slipway.workflow.runner_scripts:{function} "
+        "/data/inputs.json && cat /tmp/hera-outputs/parameters/drift"
+    )
+    return podman_run(
+        IMAGE,
+        ["sh", "-c", script],
+        [
+            "-v",
+            f"{folder}:/data:ro",
+            "-e",
+            "hera__outputs_directory=/tmp/hera-outputs",
+            "-e",
+            "SLIPWAY_TRAINING__PROGRESS=false",
+        ],
+    )
+
+
+def test_hera_runner_runs_a_step(built_images: dict[str, Any], tmp_path: Path) -> None:
+    tables.write_table(synthetic.generate(500, seed=1), tmp_path / "latest.csv")
+    tables.write_table(synthetic.generate(500, seed=2), tmp_path / "reference.csv")
+    done = _hera_step(
+        tmp_path,
+        "check_drift",
+        {"data": "/data/latest.csv", "reference": "/data/reference.csv", "config": ""},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "false"  # same distribution: no drift
+
+
+def test_a_step_on_a_missing_file_fails_naming_it(
+    built_images: dict[str, Any], tmp_path: Path
+) -> None:
+    done = _hera_step(
+        tmp_path,
+        "check_drift",
+        {"data": "/data/absent.csv", "reference": "/data/absent.csv", "config": ""},
+    )
+    assert done.returncode != 0
+    assert "/data/absent.csv" in done.stdout + done.stderr
