@@ -215,3 +215,43 @@ def test_a_setting_slipway_refuses_fails_the_check(tmp_path: Path) -> None:
     wrong = {**e2e_settings_environment(tmp_path), "SLIPWAY_GATE__CHAMPION_MARGIN": "-1"}
     with step_environment(wrong), pytest.raises(ConfigError, match=r"gate\.champion_margin"):
         load_settings()
+
+
+def pod_scripts() -> dict[str, str]:
+    """The Python that run-canary.sh runs in one-off pods of the trainer image, by pod name,
+    with the shell's variables filled in as the script fills them."""
+    text = (E2E / "run-canary.sh").read_text()
+    found = re.findall(r'run_pod (e2e-[a-z-]+) \d+ "\n(.*?)\n"', text, re.DOTALL)
+    values = {"$isvc": "churn-classifier", "$url": "http://churn-classifier.example"}
+    scripts = {}
+    for name, body in found:
+        for var, value in values.items():
+            body = body.replace(var, value)
+        assert "$" not in body, f"{name}: an unfilled shell variable"
+        scripts[name] = body
+    return scripts
+
+
+def test_the_pod_scripts_use_slipways_api_as_it_is() -> None:
+    import ast
+    import importlib
+    import inspect
+
+    scripts = pod_scripts()
+    assert set(scripts) == {"e2e-resolve-champion", "e2e-traffic", "e2e-predict"}
+    for name, body in scripts.items():
+        tree = ast.parse(body, filename=name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("slipway"):
+                module = importlib.import_module(node.module or "")
+                for alias in node.names:
+                    if not hasattr(module, alias.name):  # a submodule: importable on its own
+                        importlib.import_module(f"{node.module}.{alias.name}")
+        assert "E2E-RESULT" in body, f"{name} prints no result line"
+    from slipway.rollout.demo_traffic import DemoTraffic
+    from slipway.rollout.model_registry import target_for
+
+    inspect.signature(target_for).bind(
+        object(), "churn-classifier", "1", None, artifacts_destination="s3://b/p"
+    )
+    inspect.signature(DemoTraffic).bind("http://churn-classifier.example", "churn-classifier", 5.0)
