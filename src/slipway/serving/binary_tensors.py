@@ -20,6 +20,7 @@ left over, an unknown datatype) is a RequestError (400) naming the tensor, never
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,11 @@ _FIXED = {
     "FP64": np.dtype("<f8"),
 }
 DATATYPES = frozenset({*_FIXED, "BYTES"})
+#: The same, as struct codes: for the few elements of a request, struct.unpack costs less
+#: than a numpy array and its tolist().
+_STRUCT = {"BOOL": "?", "UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q",
+           "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q",
+           "FP16": "e", "FP32": "f", "FP64": "d"}  # fmt: skip
 
 
 def header_length(value: bytes, body_size: int) -> int:
@@ -147,8 +153,7 @@ def decode_tensor(raw: bytes, datatype: Any, shape: Any, where: str) -> list[Any
             f"takes {count * dtype.itemsize}",
             "binary_data_size",
         )
-    values: list[Any] = np.frombuffer(raw, dtype=dtype).tolist()
-    return values
+    return list(struct.unpack(f"<{count}{_STRUCT[datatype]}", raw))
 
 
 def _decode_bytes(raw: bytes, count: int, where: str) -> list[Any]:

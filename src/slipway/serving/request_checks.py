@@ -125,7 +125,8 @@ class RequestValidator:
 
     def rows_v2(self, body: Any) -> list[Row]:
         """Rows from a v2 body: one input tensor per feature, named after it, shape [n] (or
-        [n, 1]), numeric datatypes for numbers and BYTES for categories."""
+        [n, 1], its data flat or nested), numeric datatypes for numbers and BYTES for
+        categories."""
         if type(body) is not dict:
             raise RequestError(400, 'the body must be a JSON object with "inputs"', "body")
         inputs = body.get("inputs")
@@ -157,6 +158,21 @@ class RequestValidator:
             data, shape = tensor.get("data"), tensor.get("shape")
             if type(data) is not list:
                 raise RequestError(400, f"inputs[{k}] ({name}): data must be a list", name)
+            if data and type(data[0]) is list:
+                # The protocol allows the natural nesting as well as the flat list: an
+                # [n, 1] tensor may come as n one-element lists.
+                if not all(type(row) is list and len(row) == 1 for row in data):
+                    raise RequestError(
+                        400, f"inputs[{k}] ({name}): nested data must be [[v], [v], ...]", name
+                    )
+                data = [row[0] for row in data]
+                if shape != [len(data), 1]:
+                    raise RequestError(
+                        400,
+                        f"inputs[{k}] ({name}): nested data of {len(data)} rows needs shape "
+                        f"[{len(data)}, 1], got {describe(shape)}",
+                        name,
+                    )
             n = len(data)
             if shape not in ([n], [n, 1]):
                 raise RequestError(
