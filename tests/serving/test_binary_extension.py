@@ -15,6 +15,8 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from serving_support import VALID, Target, v2_body
 
 from slipway.errors import RequestError
@@ -81,6 +83,38 @@ def test_header_length_must_fit_the_body(value: bytes, size: int) -> None:
 def test_header_length_accepts_a_length_that_fits() -> None:
     assert header_length(b"10", 10) == 10
     assert header_length(b"0", 10) == 0
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_body_and_header_length_decode_or_raise_a_400(data: st.DataObject) -> None:
+    """Property: whatever the bytes after a valid or broken header, and whatever the header
+    length claims, decoding gives a request or a RequestError (400), nothing else."""
+    header, chunks = binary_body([VALID])
+    if data.draw(st.booleans()):
+        k = data.draw(st.integers(0, len(header["inputs"]) - 1))
+        tensor = header["inputs"][k]
+        tensor[data.draw(st.sampled_from(["datatype", "shape", "parameters"]))] = data.draw(
+            st.one_of(
+                st.none(), st.integers(-3, 40), st.text(max_size=6),
+                st.sampled_from(["BYTES", "FP16"]), st.lists(st.integers(-1, 3), max_size=3),
+                st.fixed_dictionaries(
+                    {"binary_data_size": st.one_of(st.integers(-2, 60), st.floats(), st.text())}
+                ),
+            )
+        )  # fmt: skip
+    body, length = assemble(header, chunks)
+    if data.draw(st.booleans()):
+        body = data.draw(st.binary(max_size=40)) + body[data.draw(st.integers(0, len(body))) :]
+    claimed = str(data.draw(st.one_of(st.just(length), st.integers(-5, len(body) + 5)))).encode()
+    refused: RequestError | None = None
+    try:
+        decode_request(body, header_length(claimed, len(body)))
+    except RequestError as exc:
+        refused = exc
+    if refused is not None:
+        assert refused.status == 400
+        assert refused.message
 
 
 # ---------------------------------------------------------------------- bad bodies

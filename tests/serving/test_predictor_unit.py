@@ -151,6 +151,7 @@ BAD_V2 = [
     ({"inputs": "x"}, 400, "inputs"),
     (_v2([VALID], age={"datatype": "BYTES"}), 400, "age"),
     (_v2([VALID], contract={"datatype": "FP32"}), 400, "contract"),
+    (_v2([VALID], age={"datatype": ["INT64"]}), 400, "age"),  # unhashable: was a TypeError
     (_v2([VALID], age={"shape": [2]}), 400, "age"),
     (_v2([VALID], age={"data": [40, 41], "shape": [2]}), 400, "age"),
     (_v2([VALID], age={"name": "height"}), 400, "height"),

@@ -138,7 +138,7 @@ def _field(name: Any, k: int) -> str:
 
 def decode_tensor(raw: bytes, datatype: Any, shape: Any, where: str) -> list[Any]:
     """One tensor's elements from its bytes, as a flat list in row-major order."""
-    if datatype not in DATATYPES:
+    if type(datatype) is not str or datatype not in DATATYPES:
         raise RequestError(400, f"{where}: unknown datatype {datatype!r}", "datatype")
     if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise RequestError(400, f"{where}: shape must be a list of non-negative integers", "shape")

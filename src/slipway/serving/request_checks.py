@@ -148,7 +148,7 @@ class RequestValidator:
             rule = rule_of[name]
             datatype = tensor.get("datatype")
             allowed = _NUMERIC_V2 if rule.numeric else ("BYTES",)
-            if datatype not in allowed:
+            if type(datatype) is not str or datatype not in allowed:
                 raise RequestError(
                     400,
                     f"inputs[{k}] ({name}): datatype {describe(datatype)} does not fit a "
