@@ -207,6 +207,8 @@ def _weights(client: MlflowClient, model: str, folder: Path) -> dict[str, np.nda
     return {f"{f.name}:{k}": v for f in files for k, v in load_file(f).items()}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_training_in_containers_registers_what_the_in_process_run_registers(
     trainer_image: str,
     mlflow_server: Managed,
@@ -292,6 +294,8 @@ def test_a_folder_the_steps_user_cannot_read_is_refused_before_any_step_runs(
         executor.run(definitions.train_and_promote(), _arguments(private / "x.csv", "n"), "train")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_failing_step_fails_its_task_with_the_containers_last_lines(
     trainer_image: str, mlflow_server: Managed, data: Path, tmp_path: Path, clean_env: None
 ) -> None:
