@@ -56,7 +56,7 @@ def _dataset_input(
             name=name,
             digest=short,
         )
-    entity = Dataset(**dataset.to_dict())
+        entity = Dataset(**dataset.to_dict())  # the schema and profile are computed here
     tags = [InputTag(CONTEXT_TAG, context), InputTag(DIGEST_TAG, full)]
     return DatasetInput(entity, tags), RecordedDataset(name, short)
 
