@@ -294,6 +294,33 @@ def test_a_folder_the_steps_user_cannot_read_is_refused_before_any_step_runs(
         executor.run(definitions.train_and_promote(), _arguments(private / "x.csv", "n"), "train")
 
 
+def _step_containers() -> set[str]:
+    listed = subprocess.run(
+        ["podman", "ps", "--all", "--format", "{{.Names}}", "--filter", "name=slipway-"],
+        env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return set(listed.stdout.split())
+
+
+def test_a_step_past_its_timeout_is_removed_and_fails(trainer_image: str, data: Path) -> None:
+    """One second is less than a container's start: the step fails by name, and no
+    container of it is left behind."""
+    steps = ContainerSteps(IMAGES, [Mount(data.parent)], CONTAINERS_CONF, timeout=1)
+    executor = LocalExecutor(
+        {runner_scripts.PLATFORM_CONFIGMAP: {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}},
+        steps=steps,
+    )
+    before = _step_containers()
+    result = executor.run(definitions.train_and_promote(), _arguments(data, "n"), "train")
+    assert [(t.name, t.status) for t in result.tasks] == [
+        ("validate-data", "Failed"),
+        ("train", "Omitted"),
+    ]
+    assert "ran past 1s and was removed" in result.task("validate-data").message
+    assert _step_containers() <= before
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_failing_step_fails_its_task_with_the_containers_last_lines(

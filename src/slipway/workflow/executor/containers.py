@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -234,27 +235,43 @@ class ContainerSteps:
         """Start the container, pass its output on line by line, fail on a non-zero exit."""
         name = argv[argv.index("--name") + 1]
         tail: collections.deque[str] = collections.deque(maxlen=_LOG_TAIL)
+        expired = threading.Event()
+
+        def expire() -> None:
+            # Killing podman's client would leave its container running: removing the
+            # container ends the client and its output.
+            expired.set()
+            self._remove(name)
+
+        timer = threading.Timer(self.timeout, expire) if self.timeout is not None else None
         process = subprocess.Popen(
             argv, env=self._environment(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         try:
+            if timer is not None:
+                timer.start()
             assert process.stdout is not None
             for line in process.stdout:
                 tail.append(line.rstrip("\n"))
                 self.echo(prefix + tail[-1])
-            code = process.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise StepFailed(f"{where}: the container ran past {self.timeout}s") from None
+            code = process.wait()
         finally:
-            if process.poll() is None:  # interrupted or timed out: no container is left behind
+            if timer is not None:
+                timer.cancel()
+            if process.poll() is None:  # interrupted: no container is left behind
+                self._remove(name)
                 process.kill()
                 process.wait()
-                self._podman(["rm", "--force", "--ignore", name], check=False)
+        if expired.is_set():
+            raise StepFailed(f"{where}: the container ran past {self.timeout}s and was removed")
         if code != 0:
             raise StepFailed(
                 f"{where}: the container exited with {code}; its last lines:\n" + "\n".join(tail)
             )
+
+    def _remove(self, name: str) -> None:
+        self._podman(["rm", "--force", "--ignore", "--time", "2", name], check=False)
 
     def _podman(self, args: list[str], check: bool) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
