@@ -287,10 +287,9 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
     async def postprocess(self, result: Batch, headers: dict[str, str] | None = None) -> Any:
         """The response: a dict, or KServe's InferResponse when an output is binary."""
         assert result.scores is not None
-        response = self.encode(result.protocol, result.scores, result.request_id, result.outputs)
-        if isinstance(response, BinaryResponse):
+        if any(c.binary for c in result.outputs):
             return self._kserve_binary(result)
-        return response
+        return self.encode(result.protocol, result.scores, result.request_id, result.outputs)
 
     def _kserve_binary(self, result: Batch) -> Any:
         # Through KServe's own routes, binary outputs are KServe's: an InferResponse whose
