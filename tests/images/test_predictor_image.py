@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.http as triton
 from conftest import RegisteredModel
 from image_support import UID, Container, podman_env, podman_run, running
 
@@ -122,6 +124,44 @@ def test_serves_the_registered_version(
     meta = httpx.get(f"{container.url}/v2/models/{registered_model.name}").json()
     assert meta["name"] == registered_model.name
     assert registered_model.version in meta.get("versions", [registered_model.version])
+
+
+def _triton_inputs(rows: list[dict[str, Any]]) -> list[triton.InferInput]:
+    """Every column as tritonclient sends it by default: binary, after the JSON header."""
+    inputs = []
+    for name in rows[0]:
+        if name in V2_TYPES:
+            dtype = np.float64 if V2_TYPES[name] == "FP64" else np.int64
+            array = np.array([row[name] for row in rows], dtype=dtype)
+        else:
+            array = np.array([row[name].encode() for row in rows], dtype=np.object_)
+        tensor = triton.InferInput(name, list(array.shape), V2_TYPES.get(name, "BYTES"))
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    return inputs
+
+
+def test_a_real_oip_client_with_its_defaults(
+    container: Container, host_predictor: Managed, registered_model: RegisteredModel
+) -> None:
+    """tritonclient's HTTP client, unchanged: binary inputs with Inference-Header-Content-Length
+    and binary outputs, against the image; the answers equal the JSON v2 answers of the same
+    predictor outside the image."""
+    client = triton.InferenceServerClient(url=container.url.removeprefix("http://"))
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready(registered_model.name, model_version=registered_model.version)
+        meta = client.get_model_metadata(registered_model.name)
+        assert meta["versions"] == [registered_model.version]
+        result = client.infer(registered_model.name, _triton_inputs(ROWS))
+    finally:
+        client.close()
+    assert all("data" not in out for out in result.get_response()["outputs"])  # binary answers
+    outside = predictions(host_predictor.url, registered_model.name, "v2")
+    assert result.as_numpy("prediction").tolist() == outside["prediction"][2]
+    np.testing.assert_array_equal(
+        result.as_numpy("probabilities").ravel(), outside["probabilities"][2]
+    )
 
 
 def test_runs_as_10001_with_a_read_only_root(container: Container) -> None:
