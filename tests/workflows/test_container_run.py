@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from s3_support import AWS_VARIABLES, S3, start_session_s3
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
@@ -344,3 +345,47 @@ def test_a_failing_step_fails_its_task_with_the_containers_last_lines(
     assert "the container exited with 1" in failed.message
     assert str(missing) in failed.message
     assert MlflowClient(mlflow_server.url).search_registered_models("name = 'never-there'") == []
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
+    """moto's S3 server, standing in for AWS S3 (see tests/s3_support.py)."""
+    yield from start_session_s3(tmp_path_factory)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_s3_data_reaches_the_steps_containers_as_a_pod_gets_irsa(
+    trainer_image: str, mlflow_server: Managed, s3: S3, data: Path, tmp_path: Path,
+    clean_env: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """No data folder is mounted: the step reads ``s3://`` through the stack's S3, whose
+    endpoint and credentials are only the pod's environment (never the template's); a
+    missing object fails the step with its URI named."""
+    for name in AWS_VARIABLES:  # nothing of this process's AWS reaches the containers
+        monkeypatch.delenv(name, raising=False)
+    uri = s3.upload(data, "churn/train.csv")
+    config_maps = _config_maps(mlflow_server, tmp_path / "state")
+    steps = ContainerSteps(IMAGES, [], CONTAINERS_CONF, pod_env=s3.environment())
+    workflow = definitions.train_and_promote()
+
+    result = LocalExecutor(config_maps, steps=steps).run(
+        workflow, _arguments_uri(uri, "from-s3"), "validate-data"
+    )
+    result.raise_for_failure()
+    run = MlflowClient(mlflow_server.url).get_run(result.task("validate-data").outputs["run-id"])
+    assert run.data.tags["slipway.data.digest"] == tables.table_digest(tables.read_table(data))
+
+    lines: list[str] = []
+    missing = ContainerSteps(IMAGES, [], CONTAINERS_CONF, lines.append, pod_env=s3.environment())
+    with pytest.raises(StepFailed) as failed:
+        LocalExecutor(config_maps, steps=missing).run(
+            workflow, _arguments_uri(f"s3://{s3.datasets}/churn/absent.csv", "absent"),
+            "validate-data",
+        ).raise_for_failure()  # fmt: skip
+    said = str(failed.value) + "\n".join(lines)
+    assert "s3://slipway-datasets/churn/absent.csv: no such object in bucket" in said
+
+
+def _arguments_uri(uri: str, model: str) -> dict[str, str]:
+    return {"data": uri, "model-name": model, "rollout-backend": "local"}

@@ -54,9 +54,12 @@ def render(
 @workflow_app.command("run-local")
 @friendly
 def run_local(
-    data: Annotated[Path, typer.Option(help="Data (.csv or .parquet): training or latest.")],
+    data: Annotated[
+        str,
+        typer.Option(help="Data: training or latest; a path or s3://bucket/key (.csv, .parquet)."),
+    ],
     reference: Annotated[
-        Path | None, typer.Option(help="Reference data (required by the drift monitor).")
+        str | None, typer.Option(help="Reference data (required by the drift monitor).")
     ] = None,
     config: ConfigOpt = None,
     workflow: Annotated[WorkflowName, typer.Option(help="Which workflow.")] = WorkflowName.train,
@@ -97,9 +100,15 @@ def run_local(
             raise SlipwayError(
                 "--runner container runs the training workflow --until register (or before)"
             )
-        steps = local_run.container_steps(image_map or [], [data, reference, config], progress)
+        # Refused here, before a stack starts: a bad image map or data URI.
+        local_run.container_steps(image_map or [], [data, reference, config])
     rt = runtime(config, state_dir)
     rt.start_local_stack()
+    if runner is StepRunnerName.container:
+        # Each step's pod gets the stack's S3 as a pod on EKS gets IRSA's credentials.
+        files = [data, reference, config]
+        pod_env = rt.storage_environment()
+        steps = local_run.container_steps(image_map or [], files, progress, pod_env=pod_env)
 
     if workflow is WorkflowName.drift:
         assert reference is not None

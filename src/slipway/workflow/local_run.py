@@ -7,7 +7,8 @@ get their local values.
 
 Steps run in-process by default; ``container_steps`` makes the container runner instead
 (each step in its image with podman), for which the data files' folders are mounted
-read-only at the same paths.
+read-only at the same paths; ``s3://`` data is read through the stack's S3, whose endpoint
+and local credentials each container gets as a pod gets IRSA's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from slipway.config import Settings
+from slipway.data.storage import DataLocation, DataUri
 from slipway.data.validation import DriftCheck, Finding, ValidationReport
 from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
@@ -56,16 +58,26 @@ def executor(
 
 def container_steps(
     image_map: Sequence[str],
-    files: Iterable[Path | None],
+    files: Iterable[DataUri | None],
     echo: Callable[[str], None] | None = None,
     containers_conf: Path | None = None,
+    pod_env: dict[str, str] | None = None,
 ) -> ContainerSteps:
-    """The container runner for a run that reads ``files``: their folders are mounted
-    read-only at the same paths; ``image_map``: TEMPLATE_IMAGE=LOCAL_IMAGE entries."""
+    """The container runner for a run that reads ``files`` (paths or ``s3://`` URIs): the
+    folders of the paths are mounted read-only at the same paths; ``image_map``:
+    TEMPLATE_IMAGE=LOCAL_IMAGE entries; ``pod_env``: what every step's pod is given by
+    the platform (``Runtime.storage_environment()`` here)."""
     images = ImageMap.parse(image_map)
-    folders = sorted({f.resolve().parent for f in files if f is not None})
+    located = [DataLocation.parse(f) for f in files if f is not None]
+    folders = sorted({loc.path.resolve().parent for loc in located if loc.path is not None})
     conf = containers_conf or (CONTAINERS_CONF if CONTAINERS_CONF.is_file() else None)
-    return ContainerSteps(images, [Mount(folder) for folder in folders], conf, echo)
+    mounts = [Mount(folder) for folder in folders]
+    return ContainerSteps(images, mounts, conf, echo, pod_env=pod_env)
+
+
+def _uri(data: DataUri) -> str:
+    """A data argument as the steps get it: an ``s3://`` URI as is, a path made absolute."""
+    return DataLocation.parse(data).source_uri
 
 
 def _common(runtime: Runtime) -> dict[str, str]:
@@ -78,16 +90,16 @@ def _common(runtime: Runtime) -> dict[str, str]:
 
 def run_training(
     runtime: Runtime,
-    data: Path,
-    reference: Path | None = None,
+    data: DataUri,
+    reference: DataUri | None = None,
     target: str | None = None,
     echo: Callable[[str], None] | None = None,
     steps: StepRunner | None = None,
 ) -> RunResult:
     """slipway-train-and-promote here: one training process, the canary on the local backend."""
     arguments = _common(runtime) | {
-        "data": str(data.resolve()),
-        "reference": str(reference.resolve()) if reference else "",
+        "data": _uri(data),
+        "reference": _uri(reference) if reference else "",
         "gpus": "1",
         "rollout-backend": "local",
         "prometheus-url": runtime.prometheus_url(),
@@ -97,14 +109,14 @@ def run_training(
 
 def run_drift_monitor(
     runtime: Runtime,
-    data: Path,
-    reference: Path,
+    data: DataUri,
+    reference: DataUri,
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
     """One run of slipway-drift-monitor: on drift, the training runs here too."""
     arguments = _common(runtime) | {
-        "data": str(data.resolve()),
-        "reference": str(reference.resolve()),
+        "data": _uri(data),
+        "reference": _uri(reference),
     }
     return executor(runtime, echo).run(definitions.drift_monitor(), arguments)
 

@@ -21,7 +21,10 @@ What Argo gives a script step's container, and so this runner:
   tmpfs is gone with its container.
 
 Podman runs with ``--network host``, so the local stack's loopback services (MLflow,
-Prometheus) are where the ConfigMap says; host paths the step reads (its data) are
+Prometheus, S3) are where the ConfigMap says; ``pod_env`` is what the platform injects into
+every pod rather than the template (on EKS, IRSA's webhook: the role and its token file;
+here, the local stack's S3 endpoint and local credentials), passed by name so that no
+value shows on podman's command line; host paths the step reads (its data) are
 mounted at the same path, read-only unless the caller says otherwise. ``CONTAINERS_CONF``
 points podman at a repository-managed containers.conf when one is given.
 """
@@ -103,7 +106,8 @@ class ContainerSteps:
 
     ``mounts``: host paths the steps read (or write), at the same path; ``containers_conf``:
     podman's configuration for these runs (CONTAINERS_CONF); ``echo``: each line the step
-    prints, prefixed by its template's name; ``timeout``: seconds a step may run.
+    prints, prefixed by its template's name; ``timeout``: seconds a step may run;
+    ``pod_env``: variables every step's container gets before its own (see the module).
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class ContainerSteps:
         echo: Callable[[str], None] | None = None,
         podman: str = "podman",
         timeout: float | None = None,
+        pod_env: Mapping[str, str] | None = None,
     ) -> None:
         self.images = images or ImageMap({})
         self.mounts = list(mounts)
@@ -121,6 +126,7 @@ class ContainerSteps:
         self.echo = echo or (lambda line: None)
         self.podman = podman
         self.timeout = timeout
+        self.pod_env = dict(pod_env or {})
 
     # ------------------------------------------------------------ before any step runs
 
@@ -227,6 +233,8 @@ class ContainerSteps:
             argv += ["--volume", f"{host}:{inside}:rw"]
         for mount in self.mounts:
             argv += ["--volume", f"{mount.path}:{mount.path}:{'ro' if mount.read_only else 'rw'}"]
+        for key in self.pod_env:  # the value comes from podman's environment
+            argv += ["--env", key]
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
         return [*argv, self.images.resolve(spec.image), *command, SCRIPT_PATH]
@@ -280,7 +288,7 @@ class ContainerSteps:
         )  # fmt: skip
 
     def _environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = dict(os.environ) | self.pod_env
         if self.containers_conf is not None:
             env["CONTAINERS_CONF"] = str(self.containers_conf.resolve())
         return env
