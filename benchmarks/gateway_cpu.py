@@ -23,20 +23,12 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
+from serve_bench import ROW  # the same request row as the loopback benchmark
 
 from slipway.serving.gateway import Gateway
 from slipway.serving.predictor import SlipwayPredictor
 
 MODEL = "churn-classifier"
-ROW = {
-    "tenure_months": 12.0,
-    "monthly_charges": 70.5,
-    "support_calls": 2,
-    "age": 40,
-    "contract": "monthly",
-    "region": "north",
-    "payment_method": "card",
-}
 _TYPES = {"tenure_months": "FP64", "monthly_charges": "FP64", "support_calls": "INT64",
           "age": "INT64"}  # fmt: skip
 BODIES = {
