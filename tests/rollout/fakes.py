@@ -4,10 +4,10 @@
   pulls) over an in-memory repository. GitHub is an external service; the real client code
   (httpx) talks HTTP to this fake.
 - ``FakeKubernetes``: a Kubernetes API server for one resource, KServe InferenceServices
-  (GET, POST, PATCH with JSON merge patch), with a tiny stand-in for the KServe controller
-  that bumps ``metadata.generation``, marks the service Ready and computes the traffic split
-  from ``canaryTrafficPercent``. A real API server (and KServe, Knative) cannot run here;
-  the real ``kubernetes`` client is pointed at this fake.
+  (GET, POST, PATCH: JSON merge patch or server-side apply), with a tiny stand-in for the
+  KServe controller that bumps ``metadata.generation``, marks the service Ready and computes
+  the traffic split from ``canaryTrafficPercent``. A real API server (and KServe, Knative)
+  cannot run here; the real ``kubernetes`` client is pointed at this fake.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -138,6 +139,19 @@ def _merge(target: Any, patch: Any) -> Any:
     return out
 
 
+def _leaves(doc: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """The paths of the scalar and list values in ``doc`` (lists count as one value)."""
+    if not isinstance(doc, dict):
+        return {prefix}
+    return {leaf for k, v in doc.items() if v is not None for leaf in _leaves(v, (*prefix, k))}
+
+
+def _drop(doc: dict[str, Any], path: tuple[str, ...]) -> None:
+    for key in path[:-1]:
+        doc = doc.get(key) if isinstance(doc.get(key), dict) else {}
+    doc.pop(path[-1], None)
+
+
 class FakeKubernetes(_Fake):
     PATH = re.compile(
         r"/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/inferenceservices(?:/(?P<name>[^/?]+))?"
@@ -148,6 +162,9 @@ class FakeKubernetes(_Fake):
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.revisions: dict[tuple[str, str], int] = {}
         self.history: list[dict[str, Any]] = []  # every stored object, after each write
+        # Every PATCH as received: content type, fieldManager, force (server-side apply).
+        self.patches: list[dict[str, Any]] = []
+        self._owned: dict[tuple[tuple[str, str], str], set[tuple[str, ...]]] = {}
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         m = self.PATH.fullmatch(path.split("?")[0])
@@ -166,13 +183,33 @@ class FakeKubernetes(_Fake):
         if method == "GET":
             return 200, self.objects[key]
         if method == "PATCH":
-            if (
-                headers.get("Content-Type", headers.get("content-type"))
-                != "application/merge-patch+json"
-            ):
-                return 415, {"kind": "Status", "code": 415, "message": "merge patch expected"}
+            content_type = headers.get("Content-Type", headers.get("content-type"))
+            query = parse_qs(urlsplit(path).query)
+            manager = (query.get("fieldManager") or [""])[0]
+            force = query.get("force") == ["true"]
+            self.patches.append(
+                {
+                    "content_type": content_type,
+                    "field_manager": manager,
+                    "force": force,
+                    "body": body,
+                }
+            )
             old = self.objects[key]
-            new = _merge(old, body)
+            if content_type == "application/apply-patch+yaml":
+                if not manager:
+                    return 422, {"kind": "Status", "code": 422, "message": "fieldManager required"}
+                # Server-side apply, as far as the rollout needs it: the body's leaves become
+                # the manager's; leaves it owned before and no longer lists are removed.
+                leaves = _leaves(body)
+                new = _merge(old, body)
+                for gone in self._owned.get((key, manager), set()) - leaves:
+                    _drop(new, gone)
+                self._owned[(key, manager)] = leaves
+            elif content_type == "application/merge-patch+json":
+                new = _merge(old, body)
+            else:
+                return 415, {"kind": "Status", "code": 415, "message": "unsupported patch type"}
             new["status"] = old.get("status", {})
             changed = new.get("spec") != old.get("spec")
             if changed:

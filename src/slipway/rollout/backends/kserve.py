@@ -23,8 +23,14 @@ proxied ``mlflow-artifacts:`` one); a URI the storage initializer cannot downloa
 before anything is sent.
 
 Every object sent is validated against the InferenceService CRD schema first (a patch:
-the object as it will be after the patch), when a schema folder is given. Patches are JSON
-merge patches (RFC 7386), the Kubernetes client's default for custom objects.
+the object as it will be after the patch), when a schema folder is given.
+
+Field ownership (docs/operations.md): every write is a server-side apply under the field
+manager ``slipway-rollout`` (``force``: the rollout takes over the fields it changes from
+Argo CD's manager), and the model-serving Application ignores what that manager owns
+(``managedFieldsManagers``). An apply lists every field the manager owns; a field it owned
+and leaves out is removed. So each call sends the rollout's whole intent: the fields it owns
+on the live object with the change merged in (a ``None`` in the change drops the field).
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ A_DECISION = "slipway.io/rollout-decision"
 A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
 CONTAINER = "kserve-container"
+FIELD_MANAGER = "slipway-rollout"
+APPLY_PATCH = "application/apply-patch+yaml"
+OWNED_ANNOTATIONS = (DEPLOYMENT_MODE, A_NAME, A_VERSION, A_RUN, A_DECISION, A_ABORT, A_PREVIOUS)
 
 
 # What KServe's storage initializer downloads (kserve-storage's Storage.download). MLflow's
@@ -132,6 +141,40 @@ def model_patch(isvc: dict[str, Any], target: ModelVersion) -> dict[str, Any]:
     }
 
 
+def owned_fields(isvc: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the live ``isvc`` the rollout writes (and so owns under server-side
+    apply): its annotations, the predictor's model location, lineage labels and split."""
+    metadata = isvc.get("metadata", {})
+    annotations = metadata.get("annotations") or {}
+    predictor = isvc.get("spec", {}).get("predictor", {})
+    mine: dict[str, Any] = {}
+    labels = {k: v for k, v in (predictor.get("labels") or {}).items() if k in (A_NAME, A_VERSION)}
+    if labels:
+        mine["labels"] = labels
+    if (predictor.get("model") or {}).get("storageUri") is not None:
+        mine["model"] = {"storageUri": predictor["model"]["storageUri"]}
+    elif predictor.get("containers"):
+        mine["containers"] = copy.deepcopy(predictor["containers"])
+    if predictor.get("canaryTrafficPercent") is not None:
+        mine["canaryTrafficPercent"] = predictor["canaryTrafficPercent"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": metadata.get("name"),
+            "namespace": metadata.get("namespace"),
+            "annotations": {k: v for k, v in annotations.items() if k in OWNED_ANNOTATIONS},
+        },
+        "spec": {"predictor": mine},
+    }
+
+
+def apply_config(isvc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """The server-side apply body for ``change`` on ``isvc``: the rollout's whole intent."""
+    body: dict[str, Any] = merge_patch(owned_fields(isvc), change)
+    return body
+
+
 def _api_from_settings(kubeconfig: Path | None, context: str | None) -> Any:
     from kubernetes import client, config
 
@@ -171,7 +214,8 @@ class KServeBackend:
         self.poll_interval = poll_interval
         self.sleep = sleep
         self.previous: dict[str, Any] | None = None
-        self.sent: list[dict[str, Any]] = []  # every object/patch sent, for audit and tests
+        self.sent: list[dict[str, Any]] = []  # every object/change sent, for audit and tests
+        self.applied: list[dict[str, Any]] = []  # the server-side apply body of each change
         self._abort = AbortAnnotation(self)
 
     # ------------------------------------------------------------------ API calls
@@ -211,10 +255,20 @@ class KServeBackend:
 
         current = self.get()
         self._validate(merge_patch(current, patch))
+        body = apply_config(current, patch)
         self.sent.append(patch)
+        self.applied.append(body)
         try:
             result: dict[str, Any] = self.api.patch_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.name, patch
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                self.name,
+                body,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
             )
         except ApiException as exc:
             raise KServeError(f"patch refused: HTTP {exc.status} {exc.body}") from exc
