@@ -112,6 +112,11 @@ class RolloutController:
             log.error("%s; rolling back", reason)
             self._roll_back(outcome, Decision(Action.ROLLBACK, reason, ("error",)))
             raise
+        # An abort that lands after the last check must still win over promotion.
+        if self.abort.requested():
+            return self._roll_back(
+                outcome, Decision(Action.ROLLBACK, "aborted by request", ("abort",))
+            )
         return self._promote(outcome, canary)
 
     def _watch_step(

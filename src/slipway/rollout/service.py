@@ -137,8 +137,11 @@ def abort_rollout(runtime: Runtime, wait: float) -> str:
     state = state_file.read()
     backend = runtime.rollout_backend()
     try:
+        # The mark first, always: it lives on the platform (an InferenceService annotation,
+        # the stack's abort file), so a controller running anywhere sees it at its next
+        # check, even when this machine has no state file naming it.
+        backend.abort.request()
         if _running(runtime, state):
-            backend.abort.request()
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 current = state_file.read() or {}
