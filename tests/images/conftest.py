@@ -21,19 +21,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from image_support import load_script, podman_problem
+from image_support import load_script
+from podman_support import require_podman
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @pytest.fixture(scope="session")
 def podman() -> None:
-    problem = podman_problem()
-    if problem is None:
-        return
-    if os.environ.get("SLIPWAY_REQUIRE_PODMAN") == "1":
-        pytest.fail(f"SLIPWAY_REQUIRE_PODMAN=1 but {problem}")
-    pytest.skip(problem)
+    require_podman()
 
 
 @pytest.fixture(scope="session")

@@ -5,59 +5,18 @@ containers.conf)."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
+from podman_support import CONTAINERS_CONF, REPO_ROOT, SCRIPTS, load_script, podman_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO_ROOT / "scripts"
-CONTAINERS_CONF = REPO_ROOT / "images" / "containers.conf"
+__all__ = ["CONTAINERS_CONF", "REPO_ROOT", "SCRIPTS", "load_script", "podman_env"]
+
 UID = 10001
-
-
-def load_script(name: str) -> ModuleType:
-    """A module of scripts/ (not a package), imported by path."""
-    spec = importlib.util.spec_from_file_location(name.replace("-", "_"), SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def podman_env() -> dict[str, str]:
-    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-
-
-def podman_problem() -> str | None:
-    """Why podman cannot build and run here, or None."""
-    try:
-        done = subprocess.run(
-            ["podman", "info", "--format", "json"],
-            env=podman_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-        return f"podman is not usable: {exc}"
-    if done.returncode != 0:
-        return f"podman info failed: {done.stderr.strip()[-500:]}"
-    try:
-        subprocess.run(["runc", "--version"], capture_output=True, check=True)
-    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
-        return f"runc is not usable: {exc}"
-    return None
 
 
 def podman_run(

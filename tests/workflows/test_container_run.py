@@ -14,7 +14,6 @@ where they fail instead.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import time
@@ -25,6 +24,13 @@ from typing import Any
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from podman_support import (
+    CONTAINERS_CONF,
+    image_exists,
+    load_script,
+    podman_env,
+    require_podman,
+)
 from s3_support import AWS_VARIABLES, S3, start_session_s3
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
@@ -46,8 +52,6 @@ from slipway.workflow.executor import (
 from slipway.workflow.executor.containers import repository
 from slipway.workflow.executor.pod import ScratchMount
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTAINERS_CONF = REPO_ROOT / "images" / "containers.conf"
 TRAINER = "localhost/slipway-trainer:dev"
 # The templates' image, whatever tag or digest the release process gives it, is the trainer.
 IMAGES = ImageMap({repository(runner_scripts.IMAGE): TRAINER})
@@ -111,46 +115,19 @@ def test_the_cli_refuses_a_bad_image_map_and_a_canary_in_containers(tmp_path: Pa
 # ------------------------------------------------------------------ podman
 
 
-def _podman_problem() -> str | None:
-    env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-    try:
-        done = subprocess.run(["podman", "info"], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)  # fmt: skip
-        subprocess.run(["runc", "--version"], capture_output=True, check=True)
-    except (FileNotFoundError, subprocess.SubprocessError) as exc:
-        return f"podman or runc is not usable: {exc}"
-    return None if done.returncode == 0 else f"podman info failed: {done.stderr[-500:]}"
-
-
 @pytest.fixture(scope="module")
 def podman() -> None:
-    problem = _podman_problem()
-    if problem is None:
-        return
-    if os.environ.get("SLIPWAY_REQUIRE_PODMAN") == "1":
-        pytest.fail(f"SLIPWAY_REQUIRE_PODMAN=1 but {problem}")
-    pytest.skip(problem)
-
-
-def _image_exists(image: str) -> bool:
-    env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-    return subprocess.run(["podman", "image", "exists", image], env=env,
-                          check=False).returncode == 0  # fmt: skip
+    require_podman()
 
 
 @pytest.fixture(scope="module")
 def trainer_image(podman: None) -> str:
     """The trainer image, built through scripts/build_images.py when it is missing (cached
     layers make that seconds once it has been built)."""
-    if not _image_exists(TRAINER):
-        spec = importlib.util.spec_from_file_location(
-            "build_images", REPO_ROOT / "scripts" / "build_images.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        assert module.main(["build", "--images", "trainer"]) == 0, "the trainer build failed"
-    assert _image_exists(TRAINER)
+    if not image_exists(TRAINER):
+        build_images = load_script("build_images")
+        assert build_images.main(["build", "--images", "trainer"]) == 0, "the trainer build failed"
+    assert image_exists(TRAINER)
     return TRAINER
 
 
@@ -298,7 +275,7 @@ def test_a_folder_the_steps_user_cannot_read_is_refused_before_any_step_runs(
 def _step_containers() -> set[str]:
     listed = subprocess.run(
         ["podman", "ps", "--all", "--format", "{{.Names}}", "--filter", "name=slipway-"],
-        env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+        env=podman_env(),
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return set(listed.stdout.split())
