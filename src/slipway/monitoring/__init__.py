@@ -1,0 +1,1 @@
+"""Monitoring of what the predictors serve: drift, live quality, and retraining from an alert."""
