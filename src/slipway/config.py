@@ -12,6 +12,7 @@ instead of changing ``os.environ`` for the whole process.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -60,8 +61,29 @@ class _EnvironSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return parse_env_vars(
-            environ(), self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+            _without_fault_variables(environ()),
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
         )
+
+
+# Test-only fault injection (serving.fault_*) is read from the config file only: a variable
+# in a pod's environment (a chart value, a stray `kubectl set env`) must never make a real
+# predictor fail on purpose. See ServingSettings.fault_injection.
+_FAULT_VARIABLE_PREFIX = "SLIPWAY_SERVING__FAULT_"
+
+
+def _without_fault_variables(env: Mapping[str, str]) -> Mapping[str, str]:
+    ignored = sorted(k for k in env if k.upper().startswith(_FAULT_VARIABLE_PREFIX))
+    if not ignored:
+        return env
+    logging.getLogger(__name__).warning(
+        "ignoring %s: test-only fault injection is set in the config file only "
+        "(serving.fault_injection: true), never from the environment",
+        ", ".join(ignored),
+    )
+    return {k: v for k, v in env.items() if k not in ignored}
 
 
 class _Section(BaseModel):
@@ -163,18 +185,34 @@ class ServingSettings(_Section):
     feature_metrics: bool = Field(
         True, description="Export per-feature input summaries (drift) on /metrics."
     )
+    fault_injection: bool = Field(
+        False,
+        description="TEST/DEMO ONLY: allow fault_error_rate and fault_latency_ms. Read from the "
+        "config file only; SLIPWAY_SERVING__FAULT_* variables are ignored, so no deployment's "
+        "environment can turn faults on.",
+    )
     fault_error_rate: float = Field(
         0.0,
         ge=0,
         le=1,
         description="TEST ONLY: fraction of predict requests answered HTTP 500 on purpose "
-        "(exercises rollback). Keep 0 in any real deployment.",
+        "(exercises rollback); needs fault_injection. Config file only.",
     )
     fault_latency_ms: float = Field(
         0.0,
         ge=0,
-        description="TEST ONLY: latency added to every predict request, in milliseconds. Keep 0.",
+        description="TEST ONLY: latency added to every predict request, in milliseconds; "
+        "needs fault_injection. Config file only.",
     )
+
+    @model_validator(mode="after")
+    def _faults_need_the_switch(self) -> ServingSettings:
+        if not self.fault_injection and (self.fault_error_rate or self.fault_latency_ms):
+            raise ValueError(
+                "fault_error_rate and fault_latency_ms are test-only: they need "
+                "serving.fault_injection: true in the same config file"
+            )
+        return self
 
 
 class GitOpsSettings(_Section):
