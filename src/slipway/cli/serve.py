@@ -51,4 +51,4 @@ def serve(
         source = server.from_registry(model_uri, rt.model_cache_dir, rt.mlflow)
         if model_name:
             source = replace(source, name=model_name)
-    server.run(source, rt.settings.serving, http_port, host)
+    server.run(source, rt.settings.serving, http_port, host, rt.settings.monitoring.payloads)

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings(args.config)
         name = args.model_name or settings.tracking.model_name
         source = server.from_dir(args.model_dir, name, args.model_version, args.run_id)
-        server.run(source, settings.serving, args.http_port, args.host)
+        server.run(
+            source, settings.serving, args.http_port, args.host, settings.monitoring.payloads
+        )
     except SlipwayError as exc:
         parser.exit(1, f"error: {exc}\n")
 

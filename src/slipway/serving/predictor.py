@@ -32,6 +32,7 @@ from slipway.bundle.layout import find_bundle, read_bundle
 from slipway.errors import RequestError
 from slipway.serving.binary_tensors import BinaryResponse
 from slipway.serving.forward import compile_network
+from slipway.serving.payload_log import PayloadLog
 from slipway.serving.request_checks import RequestValidator, Row
 from slipway.serving.requested_outputs import OutputChoice, choose_outputs
 from slipway.serving.telemetry import ServingMetrics
@@ -79,6 +80,8 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         self.feature_metrics = feature_metrics
         self.metrics: ServingMetrics | None = None
         self.registry = registry
+        # What it serves, sampled (slipway.serving.payload_log); none: not recorded.
+        self.payload_log: PayloadLog | None = None
         self.forward_kind = "none"
 
     # ------------------------------------------------------------------ loading
@@ -145,7 +148,15 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         matrix = self.preprocessor.transform_rows(rows, constant_column=True)
         return matrix, self.forward(matrix)
 
-    def observe(self, rows: Sequence[Row], matrix: np.ndarray, scores: np.ndarray) -> None:
+    def observe(
+        self,
+        rows: Sequence[Row],
+        matrix: np.ndarray,
+        scores: np.ndarray,
+        request_id: str | None = None,
+    ) -> None:
+        if self.payload_log is not None:
+            self.payload_log.record(rows, scores, request_id)
         if self.metrics is None:
             return
         self.metrics.observe_scores(scores)
@@ -230,7 +241,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         t1 = time.perf_counter()
         matrix, scores = self.predict_rows(rows)
         t2 = time.perf_counter()
-        self.observe(rows, matrix, scores)
+        self.observe(rows, matrix, scores, request_id)
         response = self.encode(protocol, scores, request_id, outputs)
         t3 = time.perf_counter()
         self.kserve_pre.observe(t1 - t0)
@@ -281,7 +292,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
 
     def predict(self, payload: Batch, headers: dict[str, str] | None = None) -> Batch:
         payload.matrix, payload.scores = self.predict_rows(payload.rows)
-        self.observe(payload.rows, payload.matrix, payload.scores)
+        self.observe(payload.rows, payload.matrix, payload.scores, payload.request_id)
         return payload
 
     async def postprocess(self, result: Batch, headers: dict[str, str] | None = None) -> Any:

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from slipway.config import ServingSettings
+from slipway.config import PayloadSettings, ServingSettings
 from slipway.errors import ModelError, ServingError
 from slipway.registry.model_version import ModelVersion
 
@@ -91,7 +91,9 @@ def _logging_config(access_log: bool) -> dict[str, Any]:
     return config
 
 
-def build_model(source: ModelVersion, settings: ServingSettings) -> Any:
+def build_model(
+    source: ModelVersion, settings: ServingSettings, payloads: PayloadSettings | None = None
+) -> Any:
     from slipway.serving.predictor import SlipwayPredictor
 
     if source.model_dir is None:
@@ -109,6 +111,12 @@ def build_model(source: ModelVersion, settings: ServingSettings) -> Any:
         model.load()
     except (FileNotFoundError, ModelError) as exc:
         raise ServingError(str(exc)) from exc
+    if payloads is not None:
+        from slipway.serving import payload_log
+
+        model.payload_log = payload_log.from_settings(
+            source.name, source.version, model.preprocessor.input_names, payloads
+        )
     return model
 
 
@@ -161,6 +169,7 @@ def run(
     settings: ServingSettings,
     http_port: int = 8080,
     host: str = ALL_INTERFACES,
+    payloads: PayloadSettings | None = None,
 ) -> None:
     """Serve ``source`` on ``host:http_port`` until SIGTERM/SIGINT (blocks)."""
     import sys
@@ -184,7 +193,7 @@ def run(
             "TEST-ONLY FAULT INJECTION ON: error rate %.3f, added latency %.1f ms",
             settings.fault_error_rate, settings.fault_latency_ms,
         )  # fmt: skip
-    model = build_model(source, settings)
+    model = build_model(source, settings, payloads)
     if host != ALL_INTERFACES:
         _bind_host(host)
     gateway.install(
