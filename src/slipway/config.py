@@ -234,14 +234,38 @@ class GitOpsSettings(_Section):
     github_repo: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-        description="owner/name: open a pull request through the GitHub REST API instead of "
-        "a local commit, when the token variable is set.",
+        description="owner/name: record through the GitHub REST API instead of a local commit "
+        "(the token variable must then be set).",
+    )
+    target: Literal["local", "branch", "pull_request"] | None = Field(
+        None,
+        description="local: a commit on `branch` of the checkout at repo_dir; branch: a commit "
+        "straight onto base_branch through the GitHub API; pull_request: `branch` and a pull "
+        "request into base_branch. none: pull_request when github_repo is set, else local.",
     )
     github_api_url: str = Field("https://api.github.com", description="GitHub REST API base.")
     github_token_env: str = Field(
         "GITHUB_TOKEN",
         description="Name of the environment variable holding the token (never the token).",
     )
+    token_secret: str = Field(
+        "git-token",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Kubernetes Secret (key `token`) that fills the token variable in a "
+        "workflow pod; named in the error when the token is missing.",
+    )
+
+    @property
+    def effective_target(self) -> Literal["local", "branch", "pull_request"]:
+        if self.target is not None:
+            return self.target
+        return "pull_request" if self.github_repo else "local"
+
+    @model_validator(mode="after")
+    def _github_target_has_a_repo(self) -> GitOpsSettings:
+        if self.target in ("branch", "pull_request") and not self.github_repo:
+            raise ValueError(f"gitops.target {self.target} needs gitops.github_repo")
+        return self
 
 
 class KServeSettings(_Section):
@@ -292,6 +316,15 @@ class RolloutSettings(_Section):
     scrape_interval_seconds: float = Field(
         1, gt=0, description="Scrape interval of the local stack's Prometheus."
     )
+    promotion_attempts: int = Field(
+        4,
+        ge=1,
+        description="Tries of each promotion stage (backend, alias, git) on errors that may pass.",
+    )
+    promotion_backoff_seconds: float = Field(
+        1, ge=0, description="First wait between tries; it doubles each time."
+    )
+    promotion_backoff_max_seconds: float = Field(30, ge=0, description="Longest wait.")
     kserve: KServeSettings = KServeSettings()
     gitops: GitOpsSettings = GitOpsSettings()
 
