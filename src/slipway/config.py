@@ -418,6 +418,58 @@ class MonitoringSettings(_Section):
     )
 
 
+class TuningDimension(_Section):
+    """One hyperparameter's search range: ``choices``, or ``low``..``high`` (``log`` scale)."""
+
+    choices: list[Any] | None = Field(None, min_length=1, description="The values to try.")
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="Sample low..high on a log scale.")
+    integer: bool = Field(False, description="low..high are whole numbers.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TuningDimension:
+        ranged = self.low is not None and self.high is not None
+        if (self.choices is None) == (not ranged) or (self.low is None) != (self.high is None):
+            raise ValueError("give choices, or low and high (not both)")
+        if ranged and not self.low < self.high:  # type: ignore[operator]
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        if ranged and self.log and self.low <= 0:  # type: ignore[operator]
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+# What tuning may change: the fit, never the rows (seed and split) nor how it reports.
+TUNABLE = ("hidden_sizes", "dropout", "learning_rate", "weight_decay", "batch_size", "epochs",
+           "patience", "min_delta")  # fmt: skip
+
+
+class TuningSettings(_Section):
+    """Hyperparameter tuning: trials proposed from a search space, each a child MLflow run;
+    the best trial's parameters train the model. Off unless the workflow asks for trials."""
+
+    sampler: Literal["grid", "random", "optuna"] = Field(
+        "random", description="grid: the choices' product in order; random; optuna's TPE."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the random and optuna samplers.")
+    space: dict[str, TuningDimension] = Field(
+        default_factory=lambda: {
+            "learning_rate": TuningDimension(low=3e-4, high=3e-2, log=True),
+            "dropout": TuningDimension(choices=[0.0, 0.1, 0.2]),
+        },
+        description=f"Training settings to search, by name: any of {', '.join(TUNABLE)}.",
+    )
+
+    @model_validator(mode="after")
+    def _tunable(self) -> TuningSettings:
+        unknown = sorted(set(self.space) - set(TUNABLE))
+        if unknown:
+            raise ValueError(f"tuning.space {unknown}: only {', '.join(TUNABLE)} can be tuned")
+        if self.sampler == "grid" and any(d.choices is None for d in self.space.values()):
+            raise ValueError("the grid sampler needs choices for every dimension")
+        return self
+
+
 class Settings(BaseSettings):
     """The whole configuration. Field names are the YAML keys."""
 
@@ -433,6 +485,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = ServingSettings()
     rollout: RolloutSettings = RolloutSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    tuning: TuningSettings = TuningSettings()
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     @classmethod
