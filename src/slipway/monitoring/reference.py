@@ -1,0 +1,96 @@
+"""The serving version's training reference, found through lineage.
+
+The version's run records the data it learnt from as ``mlflow.data`` inputs
+(slipway.registry.datasets): the ``training`` input's source is the table that was read.
+The reference is that table's feature columns, and, so that served scores can be compared
+too, the version's own scores on it (the bundle's numpy forward pass, as the predictor
+computes them).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from slipway.bundle.layout import Bundle, find_bundle, read_bundle
+from slipway.data import tables
+from slipway.errors import TrackingError
+from slipway.registry.datasets import CONTEXT_TAG, TRAINING
+from slipway.serving.forward import compile_network
+
+SCORE = "score"
+
+
+@dataclass(frozen=True)
+class Reference:
+    run_id: str
+    source: str
+    frame: pd.DataFrame  # the features, and ``score``
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+
+def training_source(client: MlflowClient, run_id: str) -> str:
+    """The source URI of the run's ``training`` dataset input."""
+    run = client.get_run(run_id)
+    for dataset_input in run.inputs.dataset_inputs if run.inputs else ():
+        tags = {t.key: t.value for t in dataset_input.tags}
+        if tags.get(CONTEXT_TAG) == TRAINING:
+            source = json.loads(dataset_input.dataset.source)
+            uri = source.get("uri") or source.get("url")
+            if uri:
+                return str(uri)
+    raise TrackingError(
+        f"run {run_id} records no training dataset input: its reference cannot be found"
+    )
+
+
+def scores_of(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
+    names = bundle.preprocessing.input_names
+    rows = [
+        [None if pd.isna(v) else v for v in values]
+        for values in frame[list(names)].itertuples(index=False, name=None)
+    ]
+    matrix = bundle.preprocessing.transform_rows(rows, constant_column=True)
+    return np.asarray(compile_network(bundle.spec, bundle.weights).forward_augmented(matrix))
+
+
+def load_bundle(client: MlflowClient, model: str, version: str, folder: Path) -> Bundle:
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{model}/{version}",
+        dst_path=str(folder),
+        tracking_uri=client.tracking_uri,
+        registry_uri=client._registry_uri,
+    )
+    return read_bundle(find_bundle(Path(path)))
+
+
+def for_version(client: MlflowClient, model: str, version: str) -> Reference:
+    """The training reference of registered ``model`` ``version``, with its scores."""
+    mv = client.get_model_version(model, version)
+    run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id)
+    source = training_source(client, run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = load_bundle(client, model, version, Path(tmp))
+    frame = tables.read_table(source)
+    features = bundle.preprocessing.input_names
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise TrackingError(f"the training data {source} lacks the features {missing}")
+    reference = frame[list(features)].copy()
+    reference[SCORE] = scores_of(bundle, reference)
+    return Reference(
+        run_id,
+        source,
+        reference,
+        tuple(f.name for f in bundle.preprocessing.numeric),
+        tuple(f.name for f in bundle.preprocessing.categorical),
+    )
