@@ -129,6 +129,10 @@ setup_system() {
     log "installing Debian's prometheus package (prometheus, promtool)"
     apt_install prometheus || true
   fi
+  if ! command -v prometheus-pushgateway >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+    log "installing Debian's Pushgateway and Alertmanager (the drift metrics and the retraining alert)"
+    apt_install prometheus-pushgateway prometheus-alertmanager || true
+  fi
   if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     log "installing Debian's postgresql package (initdb, pg_ctl) for the PostgreSQL-backed tests"
     apt_install postgresql || true
