@@ -18,6 +18,13 @@ which open nothing anywhere else.
 Prometheus scrapes what the stack registers as a target (model servers, the router): one
 small JSON file per target under ``prometheus/targets/``, which Prometheus's file-based
 discovery picks up without a restart.
+
+Monitoring (``monitoring=True``, the default): Debian's Pushgateway, which the drift step
+pushes to and Prometheus scrapes (``honor_labels``); Debian's Alertmanager (clustering off,
+on loopback), which Prometheus sends alerts to and which delivers them to slipway's
+receiver (slipway.monitoring.receiver: retraining from an alert) when the stack is given
+its command; and the alert rules of ``prometheus/rules/*.yaml`` (``LOCAL_RULES_DIR``),
+copied there from ``rules_source`` (the charts' rule files, the same the cluster loads).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import importlib.util
 import json
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +47,16 @@ from slipway.local.processes import Managed, free_port, start
 
 MLFLOW = "mlflow"
 PROMETHEUS = "prometheus"
+PUSHGATEWAY = "pushgateway"
+ALERTMANAGER = "alertmanager"
+RECEIVER = "alert-receiver"
 S3 = "s3"
+#: Where the local Prometheus reads its alert rules, under the state folder.
+LOCAL_RULES_DIR = Path(PROMETHEUS) / "rules"
+#: The rule files the local stack loads from a checkout (the charts' files).
+RULES_SOURCE = Path("charts/platform-monitoring/files/rules")
+#: The path of slipway's receiver that Alertmanager posts to.
+RECEIVER_PATH = "/alerts"
 DATASETS_BUCKET = "slipway-datasets"
 ARTIFACTS_BUCKET = "slipway-artifacts"
 S3_ARTIFACTS_DESTINATION = f"s3://{ARTIFACTS_BUCKET}/mlflow"
@@ -150,26 +166,143 @@ def start_mlflow(
     )
 
 
-def prometheus_config(targets_dir: Path, scrape_interval: float) -> str:
-    """The generated prometheus.yml: file-based discovery of the stack's targets."""
+def prometheus_config(
+    targets_dir: Path,
+    scrape_interval: float,
+    pushgateway: str | None = None,
+    alertmanager: str | None = None,
+    rules_dir: Path | None = None,
+) -> str:
+    """The generated prometheus.yml: file-based discovery of the stack's targets; with the
+    monitoring services, the Pushgateway's scrape, the Alertmanager and the rule files."""
     interval = f"{max(1, round(scrape_interval * 1000))}ms"
-    config = {
+    scrape: list[dict[str, object]] = [
+        {
+            "job_name": "slipway-local",
+            "scrape_interval": interval,
+            "scrape_timeout": interval,
+            "file_sd_configs": [{"files": [str(targets_dir / "*.json")], "refresh_interval": "1s"}],
+        }
+    ]
+    config: dict[str, object] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
+        "scrape_configs": scrape,
+    }
+    if pushgateway is not None:
+        # honor_labels: the pushed series keep their own job/instance labels.
+        scrape.append(
             {
-                "job_name": "slipway-local",
+                "job_name": PUSHGATEWAY,
+                "honor_labels": True,
                 "scrape_interval": interval,
                 "scrape_timeout": interval,
-                "file_sd_configs": [
-                    {"files": [str(targets_dir / "*.json")], "refresh_interval": "1s"}
-                ],
+                "static_configs": [{"targets": [pushgateway.removeprefix("http://")]}],
             }
-        ],
-    }
+        )
+    if alertmanager is not None:
+        config["alerting"] = {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}
+            ]
+        }
+    if rules_dir is not None:
+        config["rule_files"] = [str(rules_dir / "*.yaml"), str(rules_dir / "*.yml")]
     return json.dumps(config, indent=2)  # JSON is YAML
 
 
-def start_prometheus(state_dir: Path, scrape_interval: float = 1.0) -> Managed:
+def alertmanager_config(receiver_url: str | None, repeat_interval: str = "1h") -> str:
+    """Alertmanager's config: every alert to slipway's receiver (none: dropped), grouped
+    per alert, model and version, so one incident is one notification."""
+    receiver: dict[str, object] = {"name": "slipway"}
+    if receiver_url is not None:
+        receiver["webhook_configs"] = [
+            {"url": receiver_url + RECEIVER_PATH, "send_resolved": False, "max_alerts": 0}
+        ]
+    config = {
+        "route": {
+            "receiver": "slipway",
+            "group_by": ["alertname", "model", "version"],
+            # Local: deliver within seconds; the receiver's cool-down keeps it to one run.
+            "group_wait": "1s",
+            "group_interval": "5s",
+            "repeat_interval": repeat_interval,
+        },
+        "receivers": [receiver],
+    }
+    return json.dumps(config, indent=2)
+
+
+def _binary(name: str, package: str) -> str:
+    binary = shutil.which(name)
+    if binary is None:
+        raise StackError(f"the `{name}` binary is not on PATH (Debian: apt-get install {package})")
+    return binary
+
+
+def start_pushgateway(state_dir: Path) -> Managed:
+    """Debian's Pushgateway on a free loopback port, persisting what was pushed."""
+    binary = _binary("prometheus-pushgateway", "prometheus-pushgateway")
+    root = state_dir / PUSHGATEWAY
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    return start(
+        PUSHGATEWAY,
+        [
+            binary,
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--persistence.file={root / 'metrics.data'}",
+            "--persistence.interval=10s",
+            "--log.level=warn",
+        ],
+        port=port,
+        health_path="/-/ready",
+        log_dir=state_dir / "logs",
+        timeout=60.0,
+    )
+
+
+def start_alertmanager(state_dir: Path, receiver_url: str | None) -> Managed:
+    """Debian's Alertmanager on a free loopback port, clustering off, routing to the
+    receiver at ``receiver_url``."""
+    binary = _binary("prometheus-alertmanager", "prometheus-alertmanager")
+    root = state_dir / ALERTMANAGER
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "alertmanager.yml"
+    config.write_text(alertmanager_config(receiver_url), encoding="utf-8")
+    port = free_port()
+    return start(
+        ALERTMANAGER,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={root / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # one instance: no gossip port on any interface
+            "--log.level=warn",
+        ],
+        port=port,
+        health_path="/-/ready",
+        log_dir=state_dir / "logs",
+        timeout=60.0,
+    )
+
+
+def install_rules(state_dir: Path, source: Path) -> list[Path]:
+    """Copy the rule files (``*.yaml``, ``*.yml``) of ``source`` to ``LOCAL_RULES_DIR``."""
+    target = state_dir / LOCAL_RULES_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    files = sorted([*source.glob("*.yaml"), *source.glob("*.yml")])
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+    return [target / path.name for path in files]
+
+
+def start_prometheus(
+    state_dir: Path,
+    scrape_interval: float = 1.0,
+    pushgateway: str | None = None,
+    alertmanager: str | None = None,
+) -> Managed:
     """Prometheus on a free loopback port, scraping the targets the stack registers."""
     binary = shutil.which("prometheus")
     if binary is None:
@@ -180,7 +313,12 @@ def start_prometheus(state_dir: Path, scrape_interval: float = 1.0) -> Managed:
     targets = root / "targets"
     targets.mkdir(parents=True, exist_ok=True)
     config = root / "prometheus.yml"
-    config.write_text(prometheus_config(targets, scrape_interval), encoding="utf-8")
+    rules = state_dir / LOCAL_RULES_DIR
+    rules.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        prometheus_config(targets, scrape_interval, pushgateway, alertmanager, rules),
+        encoding="utf-8",
+    )
     port = free_port()
     return start(
         PROMETHEUS,
@@ -304,6 +442,47 @@ class LocalStack:
         prometheus = self.services().get(PROMETHEUS)
         return prometheus.url if prometheus else None
 
+    def pushgateway_url(self) -> str | None:
+        pushgateway = self.services().get(PUSHGATEWAY)
+        return pushgateway.url if pushgateway else None
+
+    def alertmanager_url(self) -> str | None:
+        alertmanager = self.services().get(ALERTMANAGER)
+        return alertmanager.url if alertmanager else None
+
+    def reload_rules(self, source: Path) -> list[Path]:
+        """Copy ``source``'s rule files into the stack and have Prometheus reload them."""
+        files = install_rules(self.state_dir, source)
+        url = self.prometheus_url()
+        if url is not None:
+            response = httpx.post(f"{url}/-/reload", timeout=30.0)
+            if response.status_code != 200:
+                raise StackError(f"Prometheus refused its rules: {response.text.strip()}")
+        return files
+
+    def _start_monitoring(
+        self, services: dict[str, Managed], receiver: Callable[[int], list[str]] | None
+    ) -> None:
+        """The Pushgateway, the receiver (given its command) and the Alertmanager."""
+        if PUSHGATEWAY not in services:
+            services[PUSHGATEWAY] = start_pushgateway(self.state_dir)
+            self._write(services)
+        if receiver is not None and RECEIVER not in services:
+            port = free_port()
+            services[RECEIVER] = start(
+                RECEIVER,
+                receiver(port),
+                port=port,
+                health_path="/healthz",
+                log_dir=self.state_dir / "logs",
+                timeout=120.0,
+            )
+            self._write(services)
+        if ALERTMANAGER not in services:
+            receiver_url = services[RECEIVER].url if RECEIVER in services else None
+            services[ALERTMANAGER] = start_alertmanager(self.state_dir, receiver_url)
+            self._write(services)
+
     # ------------------------------------------------------------------ scrape targets
 
     @property
@@ -330,6 +509,9 @@ class LocalStack:
         scrape_interval: float = 1.0,
         s3: bool = True,
         artifacts_in_s3: bool = False,
+        monitoring: bool = True,
+        receiver: Callable[[int], list[str]] | None = None,
+        rules_source: Path | None = None,
     ) -> dict[str, Managed]:
         """Start what is not running yet; a second ``up`` is a no-op.
 
@@ -359,8 +541,19 @@ class LocalStack:
                 if s3_start is not None:
                     services[S3] = s3_start.result()
                     self._write(services)
+            if monitoring:
+                self._start_monitoring(services, receiver)
+                if rules_source is not None and rules_source.is_dir():
+                    install_rules(self.state_dir, rules_source)
             if prometheus and PROMETHEUS not in services:
-                services[PROMETHEUS] = start_prometheus(self.state_dir, scrape_interval)
+                push = services.get(PUSHGATEWAY)
+                alerts = services.get(ALERTMANAGER)
+                services[PROMETHEUS] = start_prometheus(
+                    self.state_dir,
+                    scrape_interval,
+                    push.url if push else None,
+                    alerts.url if alerts else None,
+                )
                 self._write(services)
         except KeyboardInterrupt:
             self.down()
