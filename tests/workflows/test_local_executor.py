@@ -398,25 +398,55 @@ def _producer_template(built: m.WorkflowTemplate) -> m.Template:
 @pytest.mark.parametrize(
     ("workflow", "message"),
     [
-        (lambda: _with_task(with_items=[1, 2]), "withItems"),
+        (lambda: _with_task(with_sequence=m.Sequence(count="2")), "withSequence"),
+        (
+            lambda: _with_task(with_items=[1], with_param="[1]"),
+            "both withItems and withParam",
+        ),
+        (
+            lambda: _with_task(arguments={"count": "{{item}}"}),
+            r"unsupported reference \{\{item\}\}",  # an item outside a loop
+        ),
         (lambda: _with_task(continue_on=m.ContinueOn(failed=True)), "continueOn"),
         (lambda: _with_task(when="{{workflow.parameters.n}} > 0"), "unsupported syntax"),
         (lambda: _with_task(when="{{=inputs.parameters.n}}"), "unsupported reference"),
         (
-            lambda: _with_task(arguments={"count": "{{workflow.name}}"}),
-            r"unsupported reference \{\{workflow.name\}\}",
+            lambda: _with_task(arguments={"count": "{{workflow.status}}"}),
+            r"unsupported reference \{\{workflow.status\}\}",  # only in the exit handler
         ),
         (lambda: _with_task(arguments={"count": "{{workflow.parameters.m}}"}), "no parameter 'm'"),
         (lambda: _with_task(arguments={"count": "1", "extra": "x"}), "are not inputs"),
         (
             lambda: _edited(
-                lambda b: setattr(_producer_template(b), "retry_strategy", m.RetryStrategy(limit=2))
+                lambda b: setattr(
+                    _producer_template(b),
+                    "retry_strategy",
+                    m.RetryStrategy(limit=2, expression="lastRetry.status == 'Error'"),
+                )
             ),
-            "retryStrategy",
+            "only asInt",
         ),
         (
-            lambda: _edited(lambda b: setattr(b.spec, "on_exit", "cleanup")),
-            "onExit",
+            lambda: _edited(
+                lambda b: setattr(
+                    _producer_template(b), "retry_strategy", m.RetryStrategy(retry_policy="Never")
+                )
+            ),
+            "retryPolicy 'Never'",
+        ),
+        (
+            lambda: _edited(
+                lambda b: setattr(
+                    _producer_template(b),
+                    "synchronization",
+                    m.Synchronization(semaphores=[m.SemaphoreRef()]),
+                )
+            ),
+            "semaphores",
+        ),
+        (
+            lambda: _edited(lambda b: setattr(b.spec, "on_exit", "produce")),
+            "the exit handler .onExit. must be a DAG template",
         ),
         (
             lambda: _edited(lambda b: setattr(_producer_template(b).script, "source", "print(1)")),

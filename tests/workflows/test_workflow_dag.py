@@ -47,19 +47,28 @@ def _args(task: Obj) -> dict[str, str]:
     return {p["name"]: p["value"] for p in task["arguments"]["parameters"]}
 
 
+CHAIN = [
+    "validate-data", "propose-trials", "tune-trial", "pick-best", "train", "evaluate", "register",
+    "canary",
+]  # fmt: skip
+
+
 def test_training_dag_is_a_chain_from_validation_to_canary(train: Obj) -> None:
     tasks = _tasks(train)
-    assert list(tasks) == ["validate-data", "train", "evaluate", "register", "canary"]
+    assert list(tasks) == CHAIN
     assert "depends" not in tasks["validate-data"]
     for before, after in [
-        ("validate-data", "train"),
+        ("validate-data", "propose-trials"),
+        ("propose-trials", "tune-trial"),
+        ("tune-trial", "pick-best"),
+        ("pick-best", "train"),
         ("train", "evaluate"),
         ("evaluate", "register"),
         ("register", "canary"),
     ]:
         assert tasks[after]["depends"] == before
     run_id = "{{tasks.validate-data.outputs.parameters.run-id}}"
-    for name in ("train", "evaluate", "register"):
+    for name in ("tune-trial", "pick-best", "train", "evaluate", "register"):
         assert _args(tasks[name])["run-id"] == run_id  # steps hand over through the run id
     assert _args(tasks["canary"])["model-version"] == (
         "{{tasks.register.outputs.parameters.model-version}}"
@@ -85,8 +94,65 @@ def test_canary_runs_only_for_a_challenger_with_a_champion(
     assert evaluate_when(substitute(when, values, "canary")) is canary_runs
     assert all(
         set(t) <= {"name", "template", "arguments", "depends"}
-        for t in list(_tasks(train).values())[:4]
+        for name, t in _tasks(train).items()
+        if name not in ("tune-trial", "canary")
     )
+
+
+def test_tuning_is_a_fan_out_whose_best_trial_feeds_train(train: Obj) -> None:
+    tasks = _tasks(train)
+    pipeline = _template(train, _spec(train)["entrypoint"])
+    assert pipeline["parallelism"] == definitions.TUNING_PARALLELISM
+    fan_out = tasks["tune-trial"]
+    assert fan_out["withParam"] == "{{tasks.propose-trials.outputs.parameters.trials}}"
+    assert _args(fan_out)["trial"] == "{{item.trial}}"
+    assert _args(fan_out)["params"] == "{{item.params}}"
+    assert _args(tasks["propose-trials"])["trials"] == "{{workflow.parameters.tuning-trials}}"
+    assert _args(tasks["train"])["hyperparameters"] == (
+        "{{tasks.pick-best.outputs.parameters.hyperparameters}}"
+    )
+    params = {p["name"]: p for p in _spec(train)["arguments"]["parameters"]}
+    assert params["tuning-trials"]["value"] == "0"  # off unless asked for
+
+
+IO_STEPS = ["validate-data", "tune-trial", "pick-best", "train", "evaluate", "register", "canary"]
+
+
+@pytest.mark.parametrize("name", IO_STEPS)
+def test_steps_that_do_io_retry_transient_errors_with_backoff(train: Obj, name: str) -> None:
+    retry = _template(train, name)["retryStrategy"]
+    assert retry == {
+        "limit": "3",
+        "retryPolicy": "OnFailure",
+        "expression": "asInt(lastRetry.exitCode) == 75",
+        "backoff": {"duration": "5s", "factor": "2", "cap": "1m"},
+    }
+    assert "retryStrategy" not in _template(train, "propose-trials")  # no I/O to retry
+
+
+def test_the_exit_handler_gets_the_status_and_failures_and_holds_the_model_mutex(
+    train: Obj,
+) -> None:
+    spec = _spec(train)
+    assert spec["onExit"] == "exit-handler"
+    handler = _template(train, "exit-handler")["dag"]["tasks"]
+    assert [t["name"] for t in handler] == ["on-exit"]
+    assert _args(handler[0])["status"] == "{{workflow.status}}"
+    assert _args(handler[0])["failures"] == "{{workflow.failures}}"
+    mutex = {"mutexes": [{"name": "slipway-rollout-{{workflow.parameters.model-name}}"}]}
+    assert _template(train, "on-exit")["synchronization"] == mutex
+    assert _template(train, "canary")["synchronization"] == mutex
+    # Nothing else holds it: the training steps of two runs may overlap.
+    holders = [t["name"] for t in spec["templates"] if "synchronization" in t]
+    assert sorted(holders) == ["canary", "on-exit"]
+
+
+def test_steps_with_side_effects_are_never_cached(train: Obj) -> None:
+    for template in _script_templates(train):
+        annotations = template.get("metadata", {}).get("annotations", {})
+        never = annotations.get("slipway.io/cache") == "never"
+        assert never is (template["name"] in {"register", "canary", "on-exit"}), template["name"]
+        assert never or "slipway.io/cache-config" in annotations
 
 
 def test_drift_monitor_retrains_only_on_drift(cron: Obj) -> None:
@@ -141,6 +207,7 @@ def test_parameters_have_defaults_except_the_training_data(train: Obj, cron: Obj
     params = {p["name"]: p for p in train["spec"]["arguments"]["parameters"]}
     assert set(params) == {
         "data", "reference", "config", "model-name", "gpus", "rollout-backend", "prometheus-url",
+        "tuning-trials",
     }  # fmt: skip
     assert "value" not in params["data"]  # required: `argo submit -p data=...`
     assert params["gpus"]["value"] == "1"
@@ -195,6 +262,7 @@ def test_no_credentials_anywhere(train: Obj, cron: Obj) -> None:
                     assert env["name"] == "GITHUB_TOKEN"
                 else:
                     assert not re.search(r"(?i)token|password", env["name"]), env["name"]
+                    assert not re.search(r"(?i)token|password", env.get("value", ""))
 
 
 def test_each_step_is_the_function_in_slipway_workflow_steps(train: Obj, cron: Obj) -> None:

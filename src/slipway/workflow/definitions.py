@@ -1,9 +1,14 @@
 """The Argo Workflows objects, defined once with Hera: rendered for the cluster, walked locally.
 
-- WorkflowTemplate ``slipway-train-and-promote``: validate-data -> train -> evaluate ->
-  register -> canary. ``canary`` runs only when register produced a challenger that has a
-  champion to be compared with: nothing after register runs when the gate failed, and a
-  first model is champion already.
+- WorkflowTemplate ``slipway-train-and-promote``: validate-data -> propose-trials ->
+  tune-trial (a fan-out, one child MLflow run a trial, ``tuning-trials`` of them, at most
+  ``TUNING_PARALLELISM`` at once; none by default) -> pick-best -> train (on the best
+  trial's parameters, else the config's) -> evaluate -> register -> canary. ``canary``
+  runs only when register produced a challenger that has a champion to be compared with:
+  nothing after register runs when the gate failed, and a first model is champion
+  already. Steps that do I/O retry transient errors; an exit handler marks the MLflow
+  run failed with the reason and rolls back a canary that did not finish; the canary and
+  the handler hold the model's mutex.
 - CronWorkflow ``slipway-drift-monitor``: checks the latest data against the reference and,
   on drift, submits ``slipway-train-and-promote`` on the latest data.
 
@@ -34,6 +39,7 @@ SERVICE_ACCOUNT = "ml-workflows"  # the ml-workflows chart's ServiceAccount (IRS
 DEFAULT_MODEL = "churn-classifier"
 DEFAULT_PROMETHEUS = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
 LABELS = {"app.kubernetes.io/part-of": "slipway"}
+TUNING_PARALLELISM = 4  # trials running at once (the DAG's parallelism: GPU nodes cost)
 
 # What every run of either workflow shares: identity, pod security, housekeeping.
 _COMMON: dict[str, Any] = {
@@ -84,10 +90,12 @@ def train_and_promote() -> WorkflowTemplate:
             ),
             _param("rollout-backend", "kserve", "Where the canary runs.", ["kserve", "local"]),
             _param("prometheus-url", DEFAULT_PROMETHEUS, "Prometheus for the canary analysis."),
+            _param("tuning-trials", "0", "Hyperparameter trials before training; 0: none."),
         ],
+        on_exit="exit-handler",
         **_COMMON,
     )
-    with template, DAG(name="pipeline"):
+    with template, DAG(name="pipeline", parallelism=TUNING_PARALLELISM):
         validate = runner_scripts.validate_data(
             arguments={
                 "data": wf % "data",
@@ -96,12 +104,31 @@ def train_and_promote() -> WorkflowTemplate:
             }
         )
         run_id = validate.get_parameter("run-id")
+        propose = runner_scripts.propose_trials(
+            name="propose-trials",
+            arguments={"trials": wf % "tuning-trials", "config": wf % "config"},
+        )
+        trials = runner_scripts.tune_trial(
+            name="tune-trial",
+            arguments={
+                "run-id": run_id,
+                "data": wf % "data",
+                "config": wf % "config",
+                "trial": "{{item.trial}}",
+                "params": "{{item.params}}",
+            },
+            with_param=propose.get_parameter("trials"),
+        )
+        best = runner_scripts.pick_best(
+            name="pick-best", arguments={"run-id": run_id, "config": wf % "config"}
+        )
         train = runner_scripts.train(
             arguments={
                 "run-id": run_id,
                 "data": wf % "data",
                 "config": wf % "config",
                 "gpus": wf % "gpus",
+                "hyperparameters": best.get_parameter("hyperparameters"),
             }
         )
         evaluate = runner_scripts.evaluate(
@@ -115,7 +142,16 @@ def train_and_promote() -> WorkflowTemplate:
             # Quoted: an empty version must compare as "" rather than vanish.
             when=f'"{version}" != "" && "{first}" == "false"',
         )
-        validate >> train >> evaluate >> register >> canary
+        validate >> propose >> trials >> best >> train >> evaluate >> register >> canary
+    with template, DAG(name="exit-handler"):
+        runner_scripts.on_exit(
+            name="on-exit",
+            arguments={
+                "status": "{{workflow.status}}",
+                "failures": "{{workflow.failures}}",
+                "config": wf % "config",
+            },
+        )
     return template
 
 

@@ -1,9 +1,11 @@
 """Argo's ``{{...}}`` references: which ones the executor resolves (checked before a run),
 and their substitution while it runs.
 
-Resolved: ``{{workflow.parameters.x}}``, ``{{inputs.parameters.x}}`` and, in DAG tasks,
-``{{tasks.t.outputs.parameters.y}}`` of a task that ``t`` depends on. Anything else
-(other variables, expressions ``{{=...}}``) is refused.
+Resolved: ``{{workflow.parameters.x}}``, ``{{inputs.parameters.x}}``, ``{{workflow.name}}``
+and, in DAG tasks, ``{{tasks.t.outputs.parameters.y}}`` of a task that ``t`` depends on; in a
+loop's task ``{{item}}`` and ``{{item.key}}``; in the exit handler ``{{workflow.status}}``
+and ``{{workflow.failures}}``. Anything else (other variables, expressions ``{{=...}}``) is
+refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ ALL_INPUTS = "{{inputs.parameters}}"  # the Hera runner's source: every input, a
 _WORKFLOW_PARAM = re.compile(r"workflow\.parameters\.([\w-]+)")
 _INPUT_PARAM = re.compile(r"inputs\.parameters\.([\w-]+)")
 _TASK_OUTPUT = re.compile(r"tasks\.([\w-]+)\.outputs\.parameters\.([\w-]+)")
+_ITEM_KEY = re.compile(r"item\.[\w-]+")
+WORKFLOW_NAME = "workflow.name"
+EXIT_VARIABLES = frozenset({"workflow.status", "workflow.failures"})
+ITEM = "item"
 
 
 def check_references(
@@ -26,12 +32,18 @@ def check_references(
     workflow_params: set[str],
     inputs: set[str],
     tasks: Mapping[str, set[str]],
+    variables: frozenset[str] = frozenset(),
 ) -> None:
     """Every ``{{...}}`` in ``text`` must be a reference this executor resolves.
 
-    ``tasks``: the output parameters of each task the text may read (its dependencies).
+    ``tasks``: the output parameters of each task the text may read (its dependencies);
+    ``variables``: the other names it may use here (``item``: a loop's item and its keys).
     """
     for ref in REFERENCE.findall(text):
+        if ref == WORKFLOW_NAME or ref in variables:
+            continue
+        if ITEM in variables and _ITEM_KEY.fullmatch(ref):
+            continue
         if match := _WORKFLOW_PARAM.fullmatch(ref):
             known, name = workflow_params, match[1]
         elif match := _INPUT_PARAM.fullmatch(ref):

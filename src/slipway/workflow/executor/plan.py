@@ -10,6 +10,7 @@ from typing import Any
 from hera.workflows import models as m
 
 from slipway.workflow.executor.pod import ContainerSpec
+from slipway.workflow.executor.retry import RetryPlan
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class TemplatePlan:
     submits: str | None = None  # resource templates: the WorkflowTemplate it references
     processes: str = "1"  # torchrun's --nproc-per-node, before substitution
     container: ContainerSpec | None = None  # script templates: what the container runner runs
+    retry: RetryPlan | None = None  # its retryStrategy
+    mutex: str | None = None  # its synchronization mutex's name, before substitution
+    cache: str | None = None  # "never": never cached (slipway.io/cache)
+    cache_config: list[str] | None = None  # config sections in its key (slipway.io/cache-config)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,13 @@ class TaskPlan:
     depends: list[str]
     arguments: dict[str, str]
     when: str | None
+    with_items: list[Any] | None = None  # a loop over these items
+    with_param: str | None = None  # a loop over the JSON list this resolves to
+    nested: list[TaskPlan] | None = None  # the exit handler: its DAG's tasks
+
+    @property
+    def loops(self) -> bool:
+        return self.with_items is not None or self.with_param is not None
 
 
 @dataclass(frozen=True)
@@ -53,3 +65,6 @@ class Plan:
     name: str
     parameters: dict[str, m.Parameter]
     tasks: list[TaskPlan]  # in an order that respects dependencies
+    on_exit: TaskPlan | None = None  # the exit handler (onExit), run after the DAG either way
+    parallelism: int | None = None  # the entrypoint DAG's limit on steps running at once
+    mutex: str | None = None  # the workflow's synchronization mutex, before substitution

@@ -25,7 +25,10 @@ from slipway.workflow.executor.refusals import (
     params,
     reject_unknown,
 )
+from slipway.workflow.executor.retry import compile_retry
 
+CACHE_ANNOTATION = "slipway.io/cache"  # "never": side effects that must happen each time
+CACHE_CONFIG_ANNOTATION = "slipway.io/cache-config"  # the config sections a step reads
 _RUNNER = ("-m", "hera.workflows.runner", "-e")
 _TORCHRUN = ["torchrun", "--standalone", "--nproc-per-node"]
 
@@ -39,10 +42,19 @@ def compile_template(
     if template.script is not None:
         reject_unknown(
             template,
-            {"name", "inputs", "outputs", "script", "podSpecPatch"} | IGNORED_TEMPLATE,
+            {"name", "inputs", "outputs", "script", "podSpecPatch", "retryStrategy"}
+            | {"synchronization"}
+            | IGNORED_TEMPLATE,
             where,
         )
-        return _script(template, hera if isinstance(hera, Script) else None, where)
+        plan = _script(template, hera if isinstance(hera, Script) else None, where)
+        plan.retry = compile_retry(template.retry_strategy, where)
+        plan.mutex = mutex_name(template.synchronization, where)
+        annotations = (template.metadata.annotations if template.metadata else None) or {}
+        plan.cache = annotations.get(CACHE_ANNOTATION)
+        sections = annotations.get(CACHE_CONFIG_ANNOTATION)
+        plan.cache_config = [s.strip() for s in sections.split(",")] if sections else None
+        return plan
     if template.resource is not None:
         reject_unknown(template, {"name", "inputs", "resource"} | IGNORED_TEMPLATE, where)
         return _resource(template, known, where)
@@ -59,6 +71,21 @@ def check_template_references(template: m.Template, parameters: set[str], workfl
     if source is not None and source != ALL_INPUTS:
         raise WorkflowError(f"{where}: inline script source is not supported")
     check_references(json.dumps(dumped), where, parameters, inputs, {})
+
+
+def mutex_name(synchronization: m.Synchronization | None, where: str) -> str | None:
+    """The one mutex of a ``synchronization`` (its name may hold references)."""
+    if synchronization is None:
+        return None
+    here = f"{where} synchronization"
+    reject_unknown(synchronization, {"mutexes"}, here)
+    mutexes = synchronization.mutexes or []
+    if len(mutexes) != 1:
+        raise WorkflowError(f"{here}: exactly one mutex is supported, not {len(mutexes)}")
+    reject_unknown(mutexes[0], {"name"}, f"{here} mutex")
+    if not mutexes[0].name:
+        raise WorkflowError(f"{here}: the mutex has no name")
+    return mutexes[0].name
 
 
 def load_manifest(text: str, where: str) -> dict[str, Any]:
