@@ -604,8 +604,11 @@ def test_slipways_own_workflows_use_only_the_supported_subset() -> None:
     train = definitions.train_and_promote()
     plan = compile_workflow(train, {})
     assert [t.name for t in plan.tasks] == [
-        "validate-data", "train", "evaluate", "register", "canary",
+        "validate-data", "propose-trials", "tune-trial", "pick-best", "train", "evaluate",
+        "register", "canary",
     ]  # fmt: skip
+    assert plan.on_exit is not None
+    assert [t.name for t in plan.on_exit.nested or []] == ["on-exit"]
     cron = compile_workflow(definitions.drift_monitor(), {definitions.TRAIN_AND_PROMOTE: train})
     assert [t.name for t in cron.tasks] == ["check-drift", "retrain"]
 
