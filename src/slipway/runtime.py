@@ -64,11 +64,28 @@ class Runtime:
 
     def start_local_stack(self, artifacts_in_s3: bool = False) -> None:
         """Start what is not running of the local stack (a no-op when it all runs);
-        ``artifacts_in_s3``: MLflow's artifacts in the stack's S3 bucket, not a folder."""
+        ``artifacts_in_s3``: MLflow's artifacts in the stack's S3 bucket, not a folder.
+        With it: the Pushgateway, the Alertmanager, slipway's alert receiver (retraining
+        with these settings) and the charts' alert rules when run from a checkout."""
+        from slipway.local.stack import RULES_SOURCE
+
+        rules = Path(environ().get("SLIPWAY_ALERT_RULES", str(RULES_SOURCE)))
         self.stack.up(
             scrape_interval=self.settings.rollout.scrape_interval_seconds,
             artifacts_in_s3=artifacts_in_s3,
+            receiver=self.receiver_command,
+            rules_source=rules if rules.is_dir() else None,
         )
+
+    def receiver_command(self, port: int) -> list[str]:
+        """slipway's alert receiver on ``port``, retraining with this runtime's settings."""
+        import sys
+
+        config = ["--config", str(self.config_path)] if self.config_path else []
+        return [
+            sys.executable, "-m", "slipway.cli", "drift", "receiver",
+            "--port", str(port), "--state-dir", str(self.state_dir), *config,
+        ]  # fmt: skip
 
     @property
     def model_cache_dir(self) -> Path:
@@ -119,6 +136,15 @@ class Runtime:
         if url is None:
             raise StackError(
                 "no Prometheus: set rollout.prometheus_url, or start the local stack "
+                "(`slipway local up`)"
+            )
+        return url
+
+    def pushgateway_url(self) -> str:
+        url = self.settings.monitoring.pushgateway_url or self.stack.pushgateway_url()
+        if url is None:
+            raise StackError(
+                "no Pushgateway: set monitoring.pushgateway_url, or start the local stack "
                 "(`slipway local up`)"
             )
         return url
