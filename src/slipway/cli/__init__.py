@@ -20,6 +20,7 @@ import typer
 
 from slipway.cli.data import data_app
 from slipway.cli.demo import demo
+from slipway.cli.drift import drift_app
 from slipway.cli.local import local_app
 from slipway.cli.pipeline import pipeline_app
 from slipway.cli.rollout import rollout_app
@@ -34,6 +35,7 @@ app.command("demo")(demo)
 app.command("serve")(serve)
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(drift_app, name="drift")
 
 
 @app.callback()
