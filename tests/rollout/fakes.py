@@ -17,11 +17,12 @@ import copy
 import json
 import re
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,28 +86,40 @@ class _Fake:
 
 
 class FakeGitHub(_Fake):
+    """Branches, contents, refs and pulls of one repository, as GitHub's REST API answers
+    them (404 for a missing ref, 422 for a ref that exists, ``GET /pulls`` filtered by
+    ``state``, ``head`` as ``owner:branch`` and ``base``). ``fail_next`` answers the next
+    calls with an error status (a 502 stands for GitHub being down)."""
+
     def __init__(self, repo: str, files: dict[str, str], base: str = "main") -> None:
         super().__init__()
         self.repo = repo
         self.branches = {base: {"sha": "base000", "files": dict(files)}}
         self.pulls: list[dict[str, Any]] = []
         self.token_seen: str | None = None
+        self.fail_next: list[int] = []
+        self.commits = 0
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         self.token_seen = headers.get("Authorization") or headers.get("authorization")
+        if self.fail_next:
+            return self.fail_next.pop(0), {"message": "injected failure"}
         prefix = f"/repos/{self.repo}"
+        parts = urlsplit(path)
+        path, query = unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()}
         if not path.startswith(prefix):
             return 404, {"message": "Not Found"}
         path = path[len(prefix) :]
-        if m := re.fullmatch(r"/git/ref/heads/(.+)", path):
+        if method == "GET" and (m := re.fullmatch(r"/git/ref/heads/(.+)", path)):
             branch = self.branches.get(m[1])
             return (200, {"object": {"sha": branch["sha"]}}) if branch else (404, {})
-        if method == "GET" and (m := re.fullmatch(r"/contents/([^?]+)\?ref=(.+)", path)):
-            files = self.branches[m[2]]["files"]
-            if m[1] not in files:
+        if method == "GET" and (m := re.fullmatch(r"/contents/(.+)", path)):
+            branch = self.branches.get(query.get("ref", "main"))
+            if branch is None or m[1] not in branch["files"]:
                 return 404, {"message": "Not Found"}
-            content = base64.b64encode(files[m[1]].encode()).decode()
-            return 200, {"content": content, "sha": f"blob-{hash(files[m[1]]) & 0xFFFF}"}
+            text = branch["files"][m[1]]
+            content = base64.b64encode(text.encode()).decode()
+            return 200, {"content": content, "sha": _blob_sha(text)}
         if method == "POST" and path == "/git/refs":
             name = body["ref"].removeprefix("refs/heads/")
             if name in self.branches:
@@ -116,15 +129,40 @@ class FakeGitHub(_Fake):
             return 201, {"ref": body["ref"]}
         if method == "PUT" and (m := re.fullmatch(r"/contents/(.+)", path)):
             branch = self.branches[body["branch"]]
+            if body.get("sha") != _blob_sha(branch["files"].get(m[1], "")):
+                return 409, {"message": f"{m[1]} does not match {body.get('sha')}"}
             branch["files"][m[1]] = base64.b64decode(body["content"]).decode()
-            return 200, {"commit": {"sha": "new"}}
+            self.commits += 1
+            branch["sha"] = f"{body['branch']}-{self.commits}"
+            return 200, {"commit": {"sha": branch["sha"]}}
+        if method == "GET" and path == "/pulls":
+            owner = self.repo.split("/")[0]
+            found = [
+                self._pull_view(p)
+                for p in self.pulls
+                if p["state"] == query.get("state", "open")
+                and ("head" not in query or f"{owner}:{p['head']}" == query["head"])
+                and ("base" not in query or p["base"] == query["base"])
+            ]
+            return 200, found
         if method == "POST" and path == "/pulls":
+            if any(p["head"] == body["head"] and p["state"] == "open" for p in self.pulls):
+                return 422, {"message": "A pull request already exists"}
             number = len(self.pulls) + 1
-            pull = {**body, "number": number,
+            pull = {**body, "number": number, "state": "open",
                     "html_url": f"https://github.example/{self.repo}/pull/{number}"}  # fmt: skip
             self.pulls.append(pull)
-            return 201, pull
+            return 201, self._pull_view(pull)
         return 404, {"message": f"no route {method} {path}"}
+
+    @staticmethod
+    def _pull_view(pull: dict[str, Any]) -> dict[str, Any]:
+        # GitHub's pull objects name their branches as objects, not strings.
+        return {**pull, "head": {"ref": pull["head"]}, "base": {"ref": pull["base"]}}
+
+
+def _blob_sha(text: str) -> str:
+    return f"blob-{zlib.crc32(text.encode()):08x}"
 
 
 def _merge(target: Any, patch: Any) -> Any:

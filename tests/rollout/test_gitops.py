@@ -149,11 +149,18 @@ def test_promotion_opens_a_pull_request_when_a_token_is_set(
     assert github.branches["main"]["files"]["argocd/values/prod/model-serving.yaml"] == VALUES
 
 
-def test_without_the_token_the_local_commit_is_used(
+def test_without_the_token_a_github_target_fails_naming_the_variable_and_secret(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Before: a missing token fell back to a local commit in the pod's (absent) checkout,
+    # and the failure was only logged. Now the record fails, saying what to fix.
     monkeypatch.delenv("SLIPWAY_TEST_GH_TOKEN", raising=False)
     settings = GitOpsSettings(
-        repo_dir=repo, github_repo="acme/platform", github_token_env="SLIPWAY_TEST_GH_TOKEN"
+        repo_dir=repo,
+        github_repo="acme/platform",
+        github_token_env="SLIPWAY_TEST_GH_TOKEN",
+        token_secret="gitops-token",
     )
-    assert GitOpsRecorder(settings).record_promotion(PROMOTED, "passed").kind == "commit"
+    with pytest.raises(GitOpsError, match=r"\$SLIPWAY_TEST_GH_TOKEN.*'gitops-token'"):
+        GitOpsRecorder(settings).record_promotion(PROMOTED, "passed")
+    assert _git(repo, "branch", "--list", "slipway/*") == ""  # nothing written anywhere

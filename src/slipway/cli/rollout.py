@@ -1,4 +1,4 @@
-"""``slipway rollout start|status|abort``: a canary rollout of a model version."""
+"""``slipway rollout start|status|abort|recover``: a canary rollout of a model version."""
 
 from __future__ import annotations
 
@@ -39,11 +39,17 @@ def rollout_start(
 ) -> None:
     """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
     from slipway.rollout.service import start_rollout
+    from slipway.rollout.signals import Terminated
 
-    outcome = start_rollout(
-        runtime(config, state_dir), version, fault_error_rate=fault_error_rate,
-        fault_latency_ms=fault_latency_ms, traffic=traffic,
-    )  # fmt: skip
+    try:
+        outcome = start_rollout(
+            runtime(config, state_dir), version, fault_error_rate=fault_error_rate,
+            fault_latency_ms=fault_latency_ms, traffic=traffic,
+        )  # fmt: skip
+    except Terminated as exc:
+        # The controller rolled back and recorded why before this; exit as SIGTERM asks.
+        typer.secho(f"error: rollout stopped: {exc}; rolled back", fg=typer.colors.RED, err=True)
+        raise typer.Exit(128 + exc.signum) from None
     typer.echo(json.dumps(outcome.summary(), indent=2))
     if outcome.decision != "promoted":
         raise typer.Exit(2)
@@ -69,3 +75,17 @@ def rollout_abort(
     from slipway.rollout.service import abort_rollout
 
     typer.echo(abort_rollout(runtime(config, state_dir), wait))
+
+
+@rollout_app.command("recover")
+@friendly
+def rollout_recover(
+    model: Annotated[str, typer.Option(help="Registered model whose rollout to recover.")],
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Roll back a rollout its controller left unfinished (killed, evicted), or finish its
+    promotion if that had begun; a no-op when nothing is in flight."""
+    from slipway.rollout.service import recover_model
+
+    typer.echo(recover_model(runtime(config, state_dir), model))

@@ -10,8 +10,17 @@ back. After the last step the version is promoted: the traffic moves for good an
 The controller works only through its ports (slipway.rollout.ports): a traffic router, a
 metric source, an abort signal, the champion registry and its recorders. It records
 nothing itself: each record (MLflow tags, the state file, the event log, the backend's
-decision record, the GitOps record) is a recorder, and a recorder that fails never stops
-the rollout or its rollback (slipway.rollout.records.Recorders).
+decision record) is a recorder, and a recorder that fails never stops the rollout or its
+rollback (slipway.rollout.records.Recorders).
+
+Two things are not records, and their failures count:
+
+- the durable state (``store``, slipway.rollout.state), written ahead of every change, so
+  that a controller that dies leaves what the next one needs to roll back or resume; a
+  state that cannot be written stops the rollout (it rolls back) rather than run blind;
+- the promotion's stages, backend, alias, git (slipway.rollout.promotion), each retried on
+  errors that may pass: a failed backend stage is rolled back, a failed alias or git stage
+  is left for ``slipway rollout recover`` and raised as ``PromotionIncomplete``.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from slipway.rollout.analysis import (
 from slipway.rollout.outcome import (
     ABORTED,
     PROMOTED,
+    PROMOTION_PENDING,
     ROLLED_BACK,
     RolloutOutcome,
     StepRecord,
@@ -46,7 +56,17 @@ from slipway.rollout.ports import (
     Recorder,
     TrafficRouter,
 )
+from slipway.rollout.promotion import (
+    PromotionFailed,
+    PromotionIncomplete,
+    PromotionRecord,
+    Retry,
+    StageFailed,
+    retrying,
+    run_stages,
+)
 from slipway.rollout.records import Recorders
+from slipway.rollout.state import STAGES, RolloutState, ServedModel, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +85,9 @@ class RolloutController:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         series_timeout: float = 60.0,
+        store: StateStore | None = None,
+        git: PromotionRecord | None = None,
+        retry: Retry[object] | None = None,
     ) -> None:
         self.settings = settings
         self.thresholds = Thresholds.from_settings(settings)
@@ -76,17 +99,39 @@ class RolloutController:
         self.clock = clock
         self.sleep = sleep
         self.series_timeout = series_timeout
+        self.store = store
+        self.git = git
+        self.retry: Retry[object] = retry or retrying(settings)
+        self.state: RolloutState | None = None
 
     def snapshot(self, outcome: RolloutOutcome, seconds: float) -> Snapshot:
         return self.metrics.snapshot(
             outcome.model, outcome.version, outcome.champion_before, seconds
         )
 
+    def _persist(self, outcome: RolloutOutcome, **changes: object) -> None:
+        """The durable state, updated and written (ahead of the change it describes)."""
+        if self.store is None or self.state is None:
+            return
+        for key, value in changes.items():
+            setattr(self.state, key, value)
+        self.state.steps = [stats_step(step) for step in outcome.steps]
+        self.store.save(self.state)
+
     def run(self, canary: ModelVersion, champion: ModelVersion) -> RolloutOutcome:
         s = self.settings
         outcome = RolloutOutcome(canary.name, canary.version, champion.version)
         self.record.started(outcome, s.steps)
+        if self.store is not None:
+            self.state = RolloutState(
+                model=canary.name,
+                version=canary.version,
+                champion=champion.version,
+                canary=ServedModel.of(canary),
+                started_at=outcome.started_at,
+            )
         try:
+            self._persist(outcome, step=0, traffic=s.steps[0])
             self.router.deploy_canary(canary, champion, s.steps[0])
             self.record.progressed(outcome)
             # A window must not open before the canary's series exist: its first requests
@@ -95,19 +140,21 @@ class RolloutController:
             baseline: Stats | None = None
             for index, percent in enumerate(s.steps):
                 if index:
+                    self._persist(outcome, step=index, traffic=percent)
                     self.router.set_canary_traffic(percent)
                 step = StepRecord(percent, time.time())
                 outcome.steps.append(step)
                 self.record.progressed(outcome)
                 decision = self._watch_step(outcome, step, baseline)
                 step.finished_at = time.time()
+                self._persist(outcome)
                 if decision.action is not Action.PROMOTE:
                     return self._roll_back(outcome, decision)
                 baseline = decision.baseline
                 self.record.step_passed(outcome, index + 1, step)
         except BaseException as exc:
-            # Fail safe: whatever stopped the analysis (the metric source gone, Ctrl-C, a
-            # bug), the canary does not keep its traffic. The error still propagates.
+            # Fail safe: whatever stopped the analysis (the metric source gone, Ctrl-C,
+            # SIGTERM, a bug), the canary does not keep its traffic. The error propagates.
             reason = f"rollout interrupted: {type(exc).__name__}: {exc}"
             log.error("%s; rolling back", reason)
             self._roll_back(outcome, Decision(Action.ROLLBACK, reason, ("error",)))
@@ -164,6 +211,11 @@ class RolloutController:
 
     def _finish(self, outcome: RolloutOutcome) -> RolloutOutcome:
         outcome.finished_at = time.time()
+        if outcome.decision != PROMOTION_PENDING:
+            try:
+                self._persist(outcome, phase=outcome.decision, reason=outcome.reason)
+            except Exception as exc:  # the rollback is done; a stale "running" only repeats it
+                log.warning("rollout state not marked %s: %s", outcome.decision, exc)
         self.record.finished(outcome)
         return outcome
 
@@ -176,10 +228,40 @@ class RolloutController:
         return self._finish(outcome)
 
     def _promote(self, outcome: RolloutOutcome, canary: ModelVersion) -> RolloutOutcome:
-        self.router.promote()
         reason = f"canary analysis passed at {', '.join(f'{p}%' for p in self.settings.steps)}"
-        self.registry.promote(canary, reason)
+        self._persist(outcome, phase="promoting", traffic=100, done=[])
+        try:
+            outcome.gitops = run_stages(
+                STAGES, canary, reason, self.state, self.store, self.router, self.registry,
+                self.git, self.retry,
+            )  # fmt: skip
+        except StageFailed as failed:
+            cause = failed.cause
+            if failed.stage == "backend":
+                # Nothing else moved: undo the backend and keep the champion.
+                self._roll_back(
+                    outcome,
+                    Decision(
+                        Action.ROLLBACK,
+                        f"promotion failed at the backend ({type(cause).__name__}: {cause}); "
+                        "rolled back, champion unchanged",
+                        ("promotion",),
+                    ),
+                )
+                raise PromotionFailed(f"{canary.name}: {outcome.reason}") from cause
+            error = PromotionIncomplete(canary.name, failed.stage, cause)
+            outcome.decision, outcome.reason = PROMOTION_PENDING, str(error)
+            outcome.champion_after = canary.version if failed.stage == "git" else ""
+            if failed.stage == "git":
+                outcome.gitops = {"kind": "error", "error": str(cause)}
+            self._persist(outcome, reason=str(error))
+            self._finish(outcome)
+            raise error from cause
         outcome.decision, outcome.reason = PROMOTED, reason
         outcome.champion_after = canary.version
         self.record.promoted(outcome, canary)
         return self._finish(outcome)
+
+
+def stats_step(step: StepRecord) -> dict[str, object]:
+    return dict(vars(step))

@@ -4,12 +4,19 @@ Git holds the desired state: which model version each environment serves lives i
 model-serving chart's values file ``argocd/values/<env>/model-serving.yaml`` (a top-level
 ``models:`` list; each item has ``name``, ``modelVersion``, ``runId``, ``storageUri``).
 Promotion edits the item of the promoted model with a round-trip YAML edit (comments,
-order and quoting kept) and records it either
+order and quoting kept) and records it by ``gitops.target``:
 
-- as a commit on a branch of a local checkout, made with git's plumbing so that the
-  working tree and the current branch are never touched; or
-- as a pull request through the GitHub REST API, when ``gitops.github_repo`` is set and
-  the token variable it names is present in the environment.
+- ``local``: a commit on a branch of a local checkout, made with git's plumbing so that
+  the working tree and the current branch are never touched;
+- ``branch``: a commit straight onto ``base_branch`` through the GitHub REST API;
+- ``pull_request``: a commit on the promotion branch and a pull request into
+  ``base_branch``. A rerun finds the branch and the open pull request and opens no second.
+
+A workflow pod has no checkout: it takes ``github_repo``, the target and the token's
+variable and Secret from the platform settings (the ``slipway-platform`` ConfigMap). A
+missing token is an error naming the variable and the Secret, not a quiet fallback. Every
+failure raises (``GitHubUnavailable`` for what may pass: a 5xx, 429, a connection error,
+which the promotion retries); the promotion is not done without its record.
 
 Rollback writes nothing here: it must work without git access, and the values file
 still names the champion.
@@ -35,15 +42,19 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from slipway.config import GitOpsSettings
 from slipway.errors import GitOpsError
 from slipway.registry.model_version import ModelVersion
-from slipway.rollout.outcome import RolloutOutcome
-from slipway.rollout.records import BaseRecorder
 
 log = logging.getLogger(__name__)
 
 
+class GitHubUnavailable(GitOpsError):
+    """GitHub did not answer, or answered 5xx or 429: trying again may work."""
+
+    transient = True
+
+
 @dataclass(frozen=True)
 class GitOpsRecord:
-    kind: str  # "commit" | "pull_request" | "unchanged"
+    kind: str  # "commit" | "branch_commit" | "pull_request" | "unchanged"
     branch: str
     path: str
     ref: str  # commit sha, or the pull request's URL
@@ -200,33 +211,75 @@ class GitHub:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, f"/repos/{self.repo}{path}", **kwargs)
+    def _call(self, method: str, path: str, missing_ok: bool = False, **kwargs: Any) -> Any:
+        """The answer's JSON; None for a 404 when ``missing_ok``."""
+        try:
+            response = self._http.request(method, f"/repos/{self.repo}{path}", **kwargs)
+        except httpx.TransportError as exc:
+            raise GitHubUnavailable(f"GitHub {method} {path}: {exc}") from exc
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code >= 400:
-            raise GitOpsError(
-                f"GitHub {method} {path}: HTTP {response.status_code} {response.text[:300]}"
+            kind = (
+                GitHubUnavailable
+                if response.status_code >= 500 or response.status_code == 429
+                else GitOpsError
             )
+            raise kind(f"GitHub {method} {path}: HTTP {response.status_code} {response.text[:300]}")
         return response.json()
 
-    def open_pull_request(
-        self, base: str, branch: str, path: str, edit: Any, title: str, body: str
-    ) -> str:
-        """Branch from ``base``, commit ``edit(old_text)`` at ``path``, open a PR; its URL."""
-        base_sha = self._call("GET", f"/git/ref/heads/{base}")["object"]["sha"]
-        current = self._call("GET", f"/contents/{path}", params={"ref": base})
+    def _branch_sha(self, branch: str) -> str | None:
+        ref = self._call("GET", f"/git/ref/heads/{branch}", missing_ok=True)
+        return None if ref is None else str(ref["object"]["sha"])
+
+    def _put_file(self, branch: str, path: str, edit: Any, message: str) -> bool:
+        """Commit ``edit(text)`` at ``path`` on ``branch``; False when it changes nothing
+        (a rerun after the commit went through)."""
+        current = self._call("GET", f"/contents/{path}", params={"ref": branch})
         text = base64.b64decode(current["content"]).decode()
         new_text = edit(text)
-        self._call("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": base_sha})
+        if new_text == text:
+            return False
         self._call(
             "PUT",
             f"/contents/{path}",
             json={
-                "message": title,
+                "message": message,
                 "content": base64.b64encode(new_text.encode()).decode(),
                 "sha": current["sha"],
                 "branch": branch,
             },
         )
+        return True
+
+    def commit_on_branch(self, branch: str, path: str, edit: Any, message: str) -> bool:
+        """Commit straight onto an existing ``branch`` (the ``branch`` target)."""
+        if self._branch_sha(branch) is None:
+            raise GitOpsError(f"GitHub {self.repo} has no branch {branch!r}")
+        return self._put_file(branch, path, edit, message)
+
+    def open_pull_requests(self, base: str, branch: str) -> list[dict[str, Any]]:
+        owner = self.repo.split("/", 1)[0]
+        pulls = self._call(
+            "GET", "/pulls", params={"state": "open", "head": f"{owner}:{branch}", "base": base}
+        )
+        return [p for p in pulls if (p.get("head") or {}).get("ref", branch) == branch]
+
+    def open_pull_request(
+        self, base: str, branch: str, path: str, edit: Any, title: str, body: str
+    ) -> str:
+        """Branch from ``base``, commit ``edit(old_text)`` at ``path``, open a PR; its URL.
+        Idempotent: an existing branch is reused (its file brought up to date) and an open
+        pull request for it is returned instead of a second one."""
+        if self._branch_sha(branch) is None:
+            base_sha = self._branch_sha(base)
+            if base_sha is None:
+                raise GitOpsError(f"GitHub {self.repo} has no base branch {base!r}")
+            self._call("POST", "/git/refs", json={"ref": f"refs/heads/{branch}", "sha": base_sha})
+        self._put_file(branch, path, edit, title)
+        existing = self.open_pull_requests(base, branch)
+        if existing:
+            return str(existing[0]["html_url"])
         pull = self._call(
             "POST", "/pulls", json={"title": title, "head": branch, "base": base, "body": body}
         )
@@ -236,11 +289,10 @@ class GitHub:
 # ---------------------------------------------------------------- the recorder
 
 
-class GitOpsRecorder(BaseRecorder):
-    """The GitOps record of a promotion, as a rollout recorder (``promoted``) when
-    ``gitops.enabled``. On failure (no git, a refused push or pull request): the error is
-    kept on the outcome (``gitops: {"kind": "error", ...}``, tagged on the version) and
-    logged; the promotion stands, and git is told separately."""
+class GitOpsRecorder:
+    """The GitOps record of a promotion: the promotion's ``git`` stage
+    (slipway.rollout.promotion.PromotionRecord). Every failure raises; the promotion
+    retries what may pass and otherwise stops, incomplete, to be resumed."""
 
     def __init__(self, settings: GitOpsSettings, repo_root: Path | None = None) -> None:
         self.settings = settings
@@ -253,28 +305,49 @@ class GitOpsRecorder(BaseRecorder):
     def branch_for(self, model: str, version: str) -> str:
         return self.settings.branch.format(model=model, version=version)
 
-    def promoted(self, outcome: RolloutOutcome, canary: ModelVersion) -> None:
+    def record(self, model: ModelVersion, reason: str) -> dict[str, str] | None:
         if not self.settings.enabled:
-            return
-        try:
-            outcome.gitops = self.record_promotion(canary, outcome.reason).to_dict()
-        except Exception as exc:
-            log.warning("promotion not recorded in git: %s", exc)
-            outcome.gitops = {"kind": "error", "error": str(exc)}
+            return None
+        return self.record_promotion(model, reason).to_dict()
+
+    def _token(self) -> str:
+        s = self.settings
+        token = os.environ.get(s.github_token_env)
+        if not token:
+            raise GitOpsError(
+                f"gitops.target {s.effective_target} needs a GitHub token in "
+                f"${s.github_token_env} (in a workflow pod: the Secret {s.token_secret!r}, key "
+                "`token`, in the workflow's namespace); the promotion is not recorded"
+            )
+        return token
 
     def record_promotion(self, model: ModelVersion, reason: str) -> GitOpsRecord:
         s = self.settings
         branch = self.branch_for(model.name, model.version)
         title = f"Promote {model.name} to version {model.version} ({s.environment})"
         body = f"{reason}\n\nrun id: {model.run_id}\nstorageUri: {model.storage_uri}\n"
-        token = os.environ.get(s.github_token_env) if s.github_repo else None
-        if s.github_repo and token:
-            github = GitHub(s.github_api_url, s.github_repo, token)
+        target = s.effective_target
+
+        def edit(text: str) -> str:
+            return set_serving_model(text, model)
+
+        if target != "local":
+            assert s.github_repo is not None  # the settings' validator makes sure
+            github = GitHub(s.github_api_url, s.github_repo, self._token())
             try:
+                if target == "branch":
+                    changed = github.commit_on_branch(
+                        s.base_branch, self.values_path, edit, f"{title}\n\n{body}"
+                    )
+                    return GitOpsRecord(
+                        "branch_commit" if changed else "unchanged",
+                        s.base_branch,
+                        self.values_path,
+                        "",
+                    )
                 url = github.open_pull_request(
-                    s.base_branch, branch, self.values_path,
-                    lambda text: set_serving_model(text, model), title, body,
-                )  # fmt: skip
+                    s.base_branch, branch, self.values_path, edit, title, body
+                )
             finally:
                 github.close()
             return GitOpsRecord("pull_request", branch, self.values_path, url)
@@ -282,7 +355,7 @@ class GitOpsRecorder(BaseRecorder):
             self.repo,
             branch,
             self.values_path,
-            lambda text: set_serving_model(text, model),
+            edit,
             f"{title}\n\n{body}",
             base=s.base_branch if _has_branch(self.repo, s.base_branch) else "HEAD",
         )

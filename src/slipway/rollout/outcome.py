@@ -11,6 +11,8 @@ from typing import Any
 from slipway.rollout.analysis import Stats
 
 PROMOTED, ROLLED_BACK, ABORTED, RUNNING = "promoted", "rolled_back", "aborted", "running"
+# The new version serves, but the alias or the git stage is still to do (``rollout recover``).
+PROMOTION_PENDING = "promotion_pending"
 
 
 @dataclass

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from slipway.registry.model_version import ModelVersion
     from slipway.rollout.analysis import Snapshot
     from slipway.rollout.outcome import RolloutOutcome, StepRecord
+    from slipway.rollout.state import StateStore
 
 
 class TrafficRouter(Protocol):
@@ -102,6 +103,13 @@ class RolloutBackend(TrafficRouter, Protocol):
     @property
     def abort(self) -> AbortSignal:
         """This platform's abort signal."""
+
+    @property
+    def state(self) -> StateStore:
+        """Where this platform keeps the rollout's durable state (slipway.rollout.state)."""
+
+    def serves_only(self, version: str) -> bool:
+        """Whether ``version`` alone serves, no canary beside it (a promotion went through)."""
 
     def model_cache_dir(self) -> Path | None:
         """Where registry versions are downloaded before this platform serves them; None

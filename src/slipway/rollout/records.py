@@ -5,8 +5,6 @@
 - ``BackendDecision``: the backend's own record of the decision (an InferenceService
   annotation on KServe, a decisions .jsonl in the local stack);
 - ``slipway.rollout.model_registry.MlflowTags``: tags on the candidate model version;
-- ``slipway.rollout.gitops.GitOpsRecorder``: the serving version written to git on
-  promotion.
 
 The error policy, for all of them, lives in ``Recorders``: a recorder that raises is
 logged and skipped, and the rollout goes on. A record is never a reason to keep a canary
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipway.errors import RolloutError
 from slipway.rollout.outcome import RolloutOutcome, StepRecord
+from slipway.state_files import write_json
 
 if TYPE_CHECKING:
     from slipway.registry.model_version import ModelVersion
@@ -137,11 +136,7 @@ class StateFile(BaseRecorder):
         self.traffic = traffic
 
     def write(self, outcome: RolloutOutcome, traffic: dict[str, int] | None = None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = outcome.summary() | {"traffic": traffic or {}}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-        tmp.replace(self.path)
+        write_json(self.path, outcome.summary() | {"traffic": traffic or {}})
 
     def read(self) -> dict[str, Any] | None:
         if not self.path.is_file():

@@ -45,6 +45,7 @@ from typing import Any
 
 from slipway.errors import KServeError
 from slipway.registry.model_version import ModelVersion
+from slipway.rollout.state import RolloutState
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,13 @@ A_NAME, A_VERSION, A_RUN = "slipway.io/model-name", "slipway.io/model-version", 
 A_DECISION = "slipway.io/rollout-decision"
 A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
+A_STATE = "slipway.io/rollout-state"  # the rollout's durable state (slipway.rollout.state)
 CONTAINER = "kserve-container"
 FIELD_MANAGER = "slipway-rollout"
 APPLY_PATCH = "application/apply-patch+yaml"
-OWNED_ANNOTATIONS = (DEPLOYMENT_MODE, A_NAME, A_VERSION, A_RUN, A_DECISION, A_ABORT, A_PREVIOUS)
+OWNED_ANNOTATIONS = (
+    DEPLOYMENT_MODE, A_NAME, A_VERSION, A_RUN, A_DECISION, A_ABORT, A_PREVIOUS, A_STATE,
+)  # fmt: skip
 
 
 # What KServe's storage initializer downloads (kserve-storage's Storage.download). MLflow's
@@ -217,6 +221,7 @@ class KServeBackend:
         self.sent: list[dict[str, Any]] = []  # every object/change sent, for audit and tests
         self.applied: list[dict[str, Any]] = []  # the server-side apply body of each change
         self._abort = AbortAnnotation(self)
+        self._state = AnnotationStateStore(self)
 
     # ------------------------------------------------------------------ API calls
 
@@ -381,6 +386,17 @@ class KServeBackend:
     def abort(self) -> AbortAnnotation:
         return self._abort
 
+    @property
+    def state(self) -> AnnotationStateStore:
+        return self._state
+
+    def serves_only(self, version: str) -> bool:
+        isvc = self.get()
+        predictor = isvc.get("spec", {}).get("predictor", {})
+        return (
+            predictor.get("canaryTrafficPercent") is None and model_of(isvc)["version"] == version
+        )
+
     def model_cache_dir(self) -> Path | None:
         return None  # KServe's storage initializer fetches the storage URI in the pod
 
@@ -413,3 +429,25 @@ class AbortAnnotation:
     def clear(self) -> None:
         if self._value():
             self.backend.patch({"metadata": {"annotations": {A_ABORT: None}}})
+
+
+class AnnotationStateStore:
+    """The rollout's durable state on KServe: ``slipway.io/rollout-state`` on the
+    InferenceService (JSON), so that a controller in a new pod finds it."""
+
+    def __init__(self, backend: KServeBackend) -> None:
+        self.backend = backend
+
+    @property
+    def where(self) -> str:
+        b = self.backend
+        return f"InferenceService {b.namespace}/{b.name} annotation {A_STATE}"
+
+    def load(self) -> RolloutState | None:
+        annotations = self.backend.get().get("metadata", {}).get("annotations") or {}
+        raw = annotations.get(A_STATE)
+        return RolloutState.from_json(raw, self.where) if raw else None
+
+    def save(self, state: RolloutState) -> None:
+        state.updated_at = time.time()
+        self.backend.patch({"metadata": {"annotations": {A_STATE: state.to_json()}}})

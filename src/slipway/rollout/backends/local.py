@@ -29,6 +29,7 @@ import httpx
 
 from slipway.errors import StackError
 from slipway.registry.model_version import ModelVersion
+from slipway.rollout.state import STATE_FILE, FileStateStore
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class LocalBackend:
         self.config = config
         self._model_cache_dir = model_cache_dir or stack.state_dir / "models"
         self._abort = AbortFile(stack.state_dir / ABORT_FILE)
+        self._state = FileStateStore(stack.state_dir / STATE_FILE)
         self.canary_env = dict(canary_env or {})
         self.drain_timeout = drain_timeout
         self.start_timeout = start_timeout
@@ -306,6 +308,19 @@ class LocalBackend:
     @property
     def abort(self) -> AbortFile:
         return self._abort
+
+    @property
+    def state(self) -> FileStateStore:
+        return self._state
+
+    def serves_only(self, version: str) -> bool:
+        if self._service(CANARY) is not None or self._service(ROUTER) is None:
+            return False
+        try:
+            backends = self.router_state()["backends"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+        return [(str(b["model_version"]), int(b["weight"])) for b in backends] == [(version, 100)]
 
     def model_cache_dir(self) -> Path | None:
         return self._model_cache_dir
