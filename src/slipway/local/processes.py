@@ -3,11 +3,17 @@
 Each server is a child process in its own session (so a Ctrl-C in the terminal does not
 reach it by accident), logging to a file under the state folder, and considered up only
 once its health URL answers.
+
+A PID is only a number: after a reboot, or long after a server died, it may belong to
+another process. So each server's start time and command line are recorded when it
+starts (psutil), and a recorded server counts as alive, and is signalled, only while the
+process with its PID still has both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -17,8 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
+import psutil  # type: ignore[import-untyped]  # no stubs in the lock
 
 from slipway.errors import StackError
+
+log = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -27,9 +36,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def identity(pid: int) -> tuple[float, list[str]] | None:
+    """(start time, command line) of process ``pid``; None when there is none."""
+    try:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            return process.create_time(), process.cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return None
+
+
 @dataclass(frozen=True)
 class Managed:
-    """A running server: enough to find it, check it and stop it from another process."""
+    """A running server: enough to find it, check it and stop it from another process.
+
+    ``started_at`` and ``cmdline`` identify the process behind ``pid`` (None in a state
+    file written before they were recorded: then the PID alone is trusted)."""
 
     name: str
     pid: int
@@ -37,11 +61,29 @@ class Managed:
     url: str
     health_url: str
     log: str
+    started_at: float | None = None
+    cmdline: list[str] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def same_process(self) -> bool | None:
+        """True while ``pid`` is the process that was started; False when another process
+        has the PID now; None when no process has it."""
+        found = identity(self.pid)
+        if found is None:
+            return None
+        if self.started_at is None:
+            return True
+        started_at, cmdline = found
+        # create_time comes from the kernel's start tick: equal for the same process,
+        # rounded differently only in the last digits.
+        same = abs(started_at - self.started_at) < 0.05
+        return same and (self.cmdline is None or cmdline == self.cmdline)
+
     def alive(self) -> bool:
+        if self.started_at is not None and not self.same_process():
+            return False
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -61,7 +103,17 @@ class Managed:
             return False
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds."""
+        """SIGTERM the process group, then SIGKILL what is left after ``grace`` seconds.
+
+        Nothing is signalled when the PID now belongs to another process. When the leader
+        is gone but its group is not (a server's workers), the group is still signalled:
+        the kernel gives no new process a PID that is still a live group's ID."""
+        if self.same_process() is False:
+            log.warning(
+                "not stopping %s: PID %d now belongs to another process (%s)",
+                self.name, self.pid, " ".join((identity(self.pid) or (0, ["?"]))[1])[:200],
+            )  # fmt: skip
+            return
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
             try:
                 os.killpg(self.pid, sig)
@@ -71,9 +123,28 @@ class Managed:
             while time.monotonic() < deadline:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, os.WNOHANG)
-                if not self.alive():
+                if not self._group_alive():
                     return
                 time.sleep(0.05)
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        # Only zombies left (a leader not yet reaped by its parent) is not alive.
+        return any(
+            p.info["status"] != psutil.STATUS_ZOMBIE
+            for p in psutil.process_iter(["pid", "status"])
+            if _pgid(p.info["pid"]) == self.pid
+        )
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def start(
@@ -99,7 +170,11 @@ def start(
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    managed = Managed(name, proc.pid, port, url, url + health_path, str(log_path))
+    found = identity(proc.pid)
+    started_at, cmdline = found if found is not None else (None, None)
+    managed = Managed(
+        name, proc.pid, port, url, url + health_path, str(log_path), started_at, cmdline
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -29,6 +29,7 @@ copied there from ``rules_source`` (the charts' rule files, the same the cluster
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -44,6 +45,7 @@ import httpx
 from slipway.config import environ
 from slipway.errors import StackError
 from slipway.local.processes import Managed, free_port, start
+from slipway.state_files import locked, read_json, write_json
 
 MLFLOW = "mlflow"
 PROMETHEUS = "prometheus"
@@ -352,43 +354,61 @@ class LocalStack:
         self.state_file = self.state_dir / "stack.json"
 
     def _read(self) -> dict[str, Managed]:
-        if not self.state_file.is_file():
+        try:
+            raw = read_json(
+                self.state_file,
+                "stack state",
+                "move it aside and run `slipway local up` again (servers it listed may still "
+                f"be running: their logs are in {self.state_dir / 'logs'})",
+            )
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
+        if raw is None:
             return {}
         try:
-            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
             return {name: Managed(**entry) for name, entry in raw.items()}
-        except (ValueError, TypeError) as exc:
-            raise StackError(f"corrupt stack state {self.state_file}: {exc}; remove it") from exc
+        except (AttributeError, TypeError) as exc:
+            raise StackError(
+                f"corrupt stack state {self.state_file}: {exc}; move it aside and run "
+                "`slipway local up` again"
+            ) from exc
 
     def _write(self, services: dict[str, Managed]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({n: s.to_dict() for n, s in services.items()}, indent=2))
-        tmp.replace(self.state_file)
+        """Record ``services`` (added or replaced) in ``stack.json``, keeping what another
+        command recorded meanwhile and dropping entries whose process is gone."""
+        with locked(self.state_file):
+            current = {n: s for n, s in self._read().items() if s.alive()}
+            current.update(services)
+            self._save(current)
+
+    def _save(self, services: dict[str, Managed]) -> None:
+        # Atomic (unique temporary file, fsync, rename): a crash leaves the old or the new.
+        write_json(self.state_file, {n: s.to_dict() for n, s in services.items()})
 
     def services(self) -> dict[str, Managed]:
-        """The recorded services that are still alive."""
+        """The recorded services that are still alive (the same process, not just a PID
+        that another process has since been given)."""
         return {name: svc for name, svc in self._read().items() if svc.alive()}
 
     def add(self, service: Managed) -> None:
-        services = self.services()
-        services[service.name] = service
-        self._write(services)
+        self._write({service.name: service})
 
     def remove(self, name: str) -> Managed | None:
         """Forget a service (and its scrape target); the caller stops it."""
-        services = self._read()
-        service = services.pop(name, None)
-        self._write(services)
+        with locked(self.state_file):
+            services = self._read()
+            service = services.pop(name, None)
+            self._save(services)
         self.unregister_target(name)
         return service
 
     def rename(self, old: str, new: str) -> None:
-        services = self._read()
-        if old in services:
-            svc = services.pop(old)
-            services[new] = Managed(new, svc.pid, svc.port, svc.url, svc.health_url, svc.log)
-            self._write(services)
+        with locked(self.state_file):
+            services = self._read()
+            if old in services:
+                svc = services.pop(old)
+                services[new] = dataclasses.replace(svc, name=new)
+                self._save(services)
 
     def free_port(self) -> int:
         """A free loopback port (for a server about to start)."""
@@ -434,8 +454,11 @@ class LocalStack:
         """Where the stack's MLflow keeps artifacts, when that is the S3 bucket."""
         if MLFLOW not in self.services() or not self.storage_file.is_file():
             return None
-        value = json.loads(self.storage_file.read_text(encoding="utf-8"))
-        destination = value.get("artifacts_destination")
+        try:
+            value = read_json(self.storage_file, "stack storage record", "run `slipway local down`")
+        except ValueError as exc:
+            raise StackError(str(exc)) from exc
+        destination = value.get("artifacts_destination") if type(value) is dict else None
         return str(destination) if destination else None
 
     def prometheus_url(self) -> str | None:
@@ -491,16 +514,13 @@ class LocalStack:
 
     def register_target(self, name: str, port: int, labels: dict[str, str] | None = None) -> None:
         """Have Prometheus scrape ``127.0.0.1:port/metrics`` (picked up within seconds)."""
-        self.targets_dir.mkdir(parents=True, exist_ok=True)
         entry = [{"targets": [f"127.0.0.1:{port}"], "labels": {"service": name, **(labels or {})}}]
-        tmp = self.targets_dir / f".{name}.tmp"
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        tmp.replace(self.targets_dir / f"{name}.json")
+        # Atomic, under a unique temporary name: Prometheus's file discovery reads the old
+        # file or the new, and two commands registering at once do not share a temp file.
+        write_json(self.targets_dir / f"{name}.json", entry)
 
     def unregister_target(self, name: str) -> None:
-        path = self.targets_dir / f"{name}.json"
-        if path.exists():
-            path.unlink()
+        (self.targets_dir / f"{name}.json").unlink(missing_ok=True)
 
     def up(
         self,
@@ -535,9 +555,7 @@ class LocalStack:
                         self.state_dir, backend_store_uri, endpoint, destination
                     )
                     self._write(services)
-                    self.storage_file.write_text(
-                        json.dumps({"artifacts_destination": destination}), encoding="utf-8"
-                    )
+                    write_json(self.storage_file, {"artifacts_destination": destination})
                 if s3_start is not None:
                     services[S3] = s3_start.result()
                     self._write(services)
