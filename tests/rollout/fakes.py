@@ -281,10 +281,11 @@ class FakeKubernetes(_Fake):
         if percent is None or previous_rolled is None:
             split = [{"revisionName": name, "percent": 100, "latestRevision": True}]
         else:
+            # At 100% the previous revision stays in the split (at 0%) until the field is
+            # removed, so that a rollback from the last step still has it to go back to.
             split = [{"revisionName": name, "percent": percent, "latestRevision": True}]
-            if percent < 100:
-                split.append({"revisionName": previous_rolled, "percent": 100 - percent,
-                              "latestRevision": False, "tag": "prev"})  # fmt: skip
+            split.append({"revisionName": previous_rolled, "percent": 100 - percent,
+                          "latestRevision": False, "tag": "prev"})  # fmt: skip
         status.update(
             {
                 "observedGeneration": obj["metadata"]["generation"],
