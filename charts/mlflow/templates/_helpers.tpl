@@ -31,3 +31,31 @@ in-cluster names, the Ingress hosts and the configured extra patterns.
 {{- end }}
 {{- concat $hosts .Values.server.allowedHosts | uniq | join "," }}
 {{- end }}
+
+{{/*
+The user names (ExternalSecret template references) of the admin and of every identity
+whose `flag` is set, comma-separated: the [slipway] rules of the auth config.
+*/}}
+{{- define "mlflow.authUsers" -}}
+{{- $users := list .root.Values.auth.adminUsername }}
+{{- range $name, $identity := .root.Values.auth.identities }}
+{{- if get $identity $.flag }}
+{{- $users = append $users (printf "{{ .%s_username }}" $name) }}
+{{- end }}
+{{- end }}
+{{- join ", " $users }}
+{{- end }}
+
+{{/*
+The Secret of the auth bootstrap hook: the admin's and every identity's credentials.
+*/}}
+{{- define "mlflow.authBootstrapSecretName" -}}
+{{- printf "%s-auth-bootstrap" (include "slipway-common.fullname" .) }}
+{{- end }}
+
+{{/*
+The Secret the ServiceMonitor scrapes with (the metrics identity's credentials).
+*/}}
+{{- define "mlflow.metricsSecretName" -}}
+{{- printf "%s-metrics-credentials" (include "slipway-common.fullname" .) }}
+{{- end }}
