@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from slipway.errors import ModelError
+from slipway.state_files import write_atomic
 
 
 def save_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
-    """Write ``weights`` (name -> float32 array) atomically: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({name: np.ascontiguousarray(a) for name, a in weights.items()}, str(tmp))
-    tmp.replace(path)
+    """Write ``weights`` (name -> float32 array) atomically: a reader never sees half a file,
+    and a full disk leaves no partial file behind."""
+    write_atomic(path, save({name: np.ascontiguousarray(a) for name, a in weights.items()}))
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:

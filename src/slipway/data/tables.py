@@ -16,6 +16,7 @@ import pandas as pd
 
 from slipway.data.storage import DataLocation, DataUri, read_bytes
 from slipway.errors import DataError
+from slipway.state_files import write_atomic
 
 SUPPORTED_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -53,13 +54,15 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     fmt = SUPPORTED_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # Serialised in memory, then written whole (unique temporary file, fsync, rename): two
+    # writers do not share a temporary file, and a full disk leaves no partial table.
     if fmt == "csv":
-        frame.to_csv(tmp, index=False)
+        data = frame.to_csv(index=False).encode("utf-8")
     else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+    write_atomic(path, data)
 
 
 def _column_bytes(values: pd.Series) -> bytes:

@@ -9,6 +9,7 @@ Only rank 0 reports progress and writes checkpoints.
 from __future__ import annotations
 
 import copy
+import io
 import os
 import random
 import time
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from slipway.config import TrainingSettings
 from slipway.errors import TrainingError
+from slipway.state_files import write_atomic
 from slipway.training.network import NetworkSpec, TabularMLP
 
 
@@ -79,9 +81,11 @@ def _rank_world() -> tuple[int, int]:
 
 
 def _save_atomic(state: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    # Serialised in memory, then written whole (unique temporary file, fsync, rename): a
+    # crash or a full disk leaves the previous checkpoint, never half of a new one.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 @torch.no_grad()
