@@ -164,3 +164,87 @@ def test_without_the_token_a_github_target_fails_naming_the_variable_and_secret(
     with pytest.raises(GitOpsError, match=r"\$SLIPWAY_TEST_GH_TOKEN.*'gitops-token'"):
         GitOpsRecorder(settings).record_promotion(PROMOTED, "passed")
     assert _git(repo, "branch", "--list", "slipway/*") == ""  # nothing written anywhere
+
+
+def _github_settings(url: str, **extra: object) -> GitOpsSettings:
+    return GitOpsSettings(
+        environment="prod", github_repo="acme/platform", github_api_url=url,
+        github_token_env="SLIPWAY_TEST_GH_TOKEN", **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_a_rerun_finds_the_open_pull_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against the fake GitHub (fakes.FakeGitHub stands in for GitHub, an external
+    service): the second record, as a retried step makes, opens no second pull request."""
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        recorder = GitOpsRecorder(_github_settings(url))
+        first = recorder.record_promotion(PROMOTED, "passed")
+        commits = github.commits
+        again = recorder.record_promotion(PROMOTED, "passed")
+    assert again == first
+    assert len(github.pulls) == 1
+    assert github.commits == commits  # the branch already says so: nothing committed again
+
+
+def test_a_rerun_after_the_branch_but_before_the_pull_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first try died after pushing the branch: the rerun reuses it and opens the PR.
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        recorder = GitOpsRecorder(_github_settings(url))
+        branch = recorder.branch_for(PROMOTED.name, PROMOTED.version)
+        github.branches[branch] = {
+            "sha": "sha-partial",
+            "files": dict(github.branches["main"]["files"]),
+        }
+        record = recorder.record_promotion(PROMOTED, "passed")
+    assert record.kind == "pull_request"
+    assert [p["head"] for p in github.pulls] == [branch]
+    branch_file = github.branches[branch]["files"]["argocd/values/prod/model-serving.yaml"]
+    assert serving_model(branch_file, "churn-classifier") == PROMOTED
+
+
+def test_github_down_is_transient_and_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from slipway.config import RolloutSettings
+    from slipway.rollout.gitops import GitHubUnavailable
+    from slipway.rollout.promotion import is_transient, retrying
+
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        recorder = GitOpsRecorder(_github_settings(url))
+        github.fail_next = [502]
+        with pytest.raises(GitHubUnavailable) as caught:
+            recorder.record(PROMOTED, "passed")
+        assert is_transient(caught.value)
+        github.fail_next = [502, 503]
+        retry = retrying(
+            RolloutSettings(promotion_attempts=3, promotion_backoff_seconds=0), sleep=lambda s: None
+        )
+        record = retry(lambda: recorder.record(PROMOTED, "passed"))
+    assert record is not None
+    assert record["kind"] == "pull_request"
+    assert len(github.pulls) == 1
+    # A refusal that retrying cannot fix is not retried.
+    assert not is_transient(GitOpsError("the values file lists no model named 'x'"))
+
+
+def test_the_branch_target_commits_onto_the_base_branch(monkeypatch: pytest.MonkeyPatch) -> None:
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        recorder = GitOpsRecorder(_github_settings(url, target="branch"))
+        assert recorder.record_promotion(PROMOTED, "passed").kind == "branch_commit"
+        assert recorder.record_promotion(PROMOTED, "passed").kind == "unchanged"
+    main = github.branches["main"]["files"]["argocd/values/prod/model-serving.yaml"]
+    assert serving_model(main, "churn-classifier") == PROMOTED
+    assert github.pulls == []
+
+
+def test_a_github_target_needs_a_repository() -> None:
+    with pytest.raises(ValueError, match=r"needs gitops\.github_repo"):
+        GitOpsSettings(target="pull_request")
