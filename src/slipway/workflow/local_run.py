@@ -9,13 +9,20 @@ Steps run in-process by default; ``container_steps`` makes the container runner 
 (each step in its image with podman), for which the data files' folders are mounted
 read-only at the same paths; ``s3://`` data is read through the stack's S3, whose endpoint
 and local credentials each container gets as a pod gets IRSA's.
+
+Both runners share the plan, the step cache (``<state>/workflows/cache``, keyed as
+executor.cache says, digested by fingerprint.SettingsFingerprint) and the run records
+that ``--resume`` reads (``<state>/workflows/runs``). A step taken from the cache is
+tagged on the pipeline's MLflow run (``slipway.workflow.cached_steps``).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -23,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from slipway.config import Settings
 from slipway.data.storage import DataLocation, DataUri
 from slipway.data.validation import DriftCheck, Finding, ValidationReport
+from slipway.errors import WorkflowError
 from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
 from slipway.runtime import Runtime
@@ -35,6 +43,8 @@ from slipway.workflow.executor import (
     RunResult,
     StepRunner,
 )
+from slipway.workflow.executor.cache import StepCache
+from slipway.workflow.fingerprint import SettingsFingerprint
 
 # The repository's podman configuration (images/), used when podman runs from a checkout.
 CONTAINERS_CONF = Path("images/containers.conf")
@@ -43,16 +53,46 @@ CONTAINERS_CONF = Path("images/containers.conf")
 CONTAINER_TARGETS = ("validate-data", "train", "evaluate", "register")
 
 
+CACHED_TAG = "slipway.workflow.cached_steps"
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """``enabled``: False for ``--no-cache``; ``ignore``: input names left out of keys."""
+
+    enabled: bool = True
+    ignore: tuple[str, ...] = ()
+
+
+def state_folder(runtime: Runtime) -> Path:
+    """Where the local runs keep their records, cache and mutexes."""
+    return runtime.state_dir / "workflows"
+
+
+def step_cache(runtime: Runtime, options: CacheOptions = CacheOptions()) -> StepCache:
+    return StepCache(
+        state_folder(runtime) / "cache",
+        options.ignore,
+        options.enabled,
+        SettingsFingerprint(runtime.storage_environment()),
+    )
+
+
 def executor(
     runtime: Runtime,
     echo: Callable[[str], None] | None = None,
     steps: StepRunner | None = None,
+    cache: CacheOptions = CacheOptions(),
+    sleep: Callable[[float], None] = time.sleep,
 ) -> LocalExecutor:
     return LocalExecutor(
         {runner_scripts.PLATFORM_CONFIGMAP: runtime.platform_config()},
         [definitions.train_and_promote()],
         echo,
         steps,
+        state=state_folder(runtime),
+        cache=step_cache(runtime, cache),
+        sleep=sleep,
     )
 
 
@@ -90,21 +130,46 @@ def _common(runtime: Runtime) -> dict[str, str]:
 
 def run_training(
     runtime: Runtime,
-    data: DataUri,
+    data: DataUri | None,
     reference: DataUri | None = None,
     target: str | None = None,
     echo: Callable[[str], None] | None = None,
     steps: StepRunner | None = None,
+    tuning_trials: int | None = None,
+    cache: CacheOptions = CacheOptions(),
+    resume: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
-    """slipway-train-and-promote here: one training process, the canary on the local backend."""
+    """slipway-train-and-promote here: one training process, the canary on the local backend.
+
+    ``resume``: an earlier run's name; its parameters stand unless given again (``data``
+    None keeps its data), and its succeeded steps are reused."""
     arguments = _common(runtime) | {
-        "data": _uri(data),
-        "reference": _uri(reference) if reference else "",
         "gpus": "1",
         "rollout-backend": "local",
         "prometheus-url": runtime.prometheus_url(),
     }
-    return executor(runtime, echo, steps).run(definitions.train_and_promote(), arguments, target)
+    if data is not None:
+        arguments |= {"data": _uri(data), "reference": _uri(reference) if reference else ""}
+    elif resume is None:
+        raise WorkflowError("the training workflow needs data")
+    if tuning_trials is not None:
+        arguments["tuning-trials"] = str(tuning_trials)
+    run = executor(runtime, echo, steps, cache, sleep)
+    result = run.run(definitions.train_and_promote(), arguments, target, resume)
+    _tag_cached(runtime.mlflow, result)
+    return result
+
+
+def _tag_cached(client: MlflowClient, result: RunResult) -> None:
+    """Name the steps that came from the cache on the pipeline's MLflow run."""
+    cached = [t.name for t in result.tasks if t.reused == "cached"]
+    try:
+        run_id = result.task("validate-data").outputs.get("run-id")
+    except KeyError:
+        return
+    if run_id:
+        client.set_tag(run_id, CACHED_TAG, ",".join(cached) or "none")
 
 
 def run_drift_monitor(
@@ -157,10 +222,19 @@ def pipeline_result(result: RunResult, settings: Settings, client: MlflowClient)
 
 def render_run(result: RunResult, indent: str = "") -> str:
     """One line per task: status, seconds, outputs or why it did not run."""
-    lines = [f"{indent}{result.workflow}: {result.status}"]
-    for task in result.tasks:
+    title = f"{result.workflow}: {result.status}" + (f" (run {result.name})" if result.name else "")
+    lines = [f"{indent}{title}"]
+    for task in [*result.tasks, *result.on_exit]:
         detail = task.message or " ".join(f"{k}={v}" for k, v in task.outputs.items())
-        lines.append(f"{indent}  {task.name:<14} {task.status:<10} {task.seconds:6.1f}s  {detail}")
+        if task.attempts > 1:
+            detail = f"[{task.attempts} attempts] {detail}"
+        status = task.reused or task.status  # "cached" or "resumed": succeeded, not run
+        lines.append(f"{indent}  {task.name:<14} {status:<10} {task.seconds:6.1f}s  {detail}")
+        for child in task.children:
+            lines.append(
+                f"{indent}    {child.name:<22} {child.reused or child.status:<10} "
+                f"{child.seconds:6.1f}s  {child.message}"
+            )
         if task.nested is not None:
             lines.append(render_run(task.nested, indent + "    "))
     lines += [
