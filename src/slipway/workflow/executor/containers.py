@@ -58,6 +58,14 @@ _UNITS = {
 _LOG_TAIL = 30  # lines of a failed step's output kept for its error message
 
 
+class ContainerExited(StepFailed):
+    """A step's container ended with a non-zero exit code, which a retryStrategy reads."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 @dataclass(frozen=True)
 class ImageMap:
     """Template images to local ones: ``repository=local`` (any tag or digest of that
@@ -274,8 +282,9 @@ class ContainerSteps:
         if expired.is_set():
             raise StepFailed(f"{where}: the container ran past {self.timeout}s and was removed")
         if code != 0:
-            raise StepFailed(
-                f"{where}: the container exited with {code}; its last lines:\n" + "\n".join(tail)
+            raise ContainerExited(
+                f"{where}: the container exited with {code}; its last lines:\n" + "\n".join(tail),
+                code,
             )
 
     def _remove(self, name: str) -> None:
