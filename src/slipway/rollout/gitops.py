@@ -351,6 +351,12 @@ class GitOpsRecorder:
             finally:
                 github.close()
             return GitOpsRecord("pull_request", branch, self.values_path, url)
+        if not (self.repo / ".git").exists() and not _is_checkout(self.repo):
+            raise GitOpsError(
+                f"{self.repo} is not a git checkout, so the promotion cannot be committed "
+                "there; in a workflow pod set gitops.github_repo (the ml-workflows chart's "
+                "`gitops.githubRepo`) to record it through GitHub"
+            )
         sha = commit_file_on_branch(
             self.repo,
             branch,
@@ -362,6 +368,14 @@ class GitOpsRecorder:
         if sha is None:
             return GitOpsRecord("unchanged", branch, self.values_path, "")
         return GitOpsRecord("commit", branch, self.values_path, sha)
+
+
+def _is_checkout(repo: Path) -> bool:
+    try:
+        _git(repo, "rev-parse", "--git-dir")
+    except GitOpsError:
+        return False
+    return True
 
 
 def _has_branch(repo: Path, branch: str) -> bool:
