@@ -1,4 +1,5 @@
-"""``slipway workflow render|run-local``: the Argo workflows, rendered or run on this machine."""
+"""``slipway workflow render|run-local|evict-cache|submit|status|logs``: the Argo workflows,
+rendered, run on this machine, or submitted to an Argo Server and followed there."""
 
 from __future__ import annotations
 
@@ -55,9 +56,12 @@ def render(
 @friendly
 def run_local(
     data: Annotated[
-        str,
-        typer.Option(help="Data: training or latest; a path or s3://bucket/key (.csv, .parquet)."),
-    ],
+        str | None,
+        typer.Option(
+            help="Data: training or latest; a path or s3://bucket/key (.csv, .parquet). "
+            "With --resume: the run's own unless given."
+        ),
+    ] = None,
     reference: Annotated[
         str | None, typer.Option(help="Reference data (required by the drift monitor).")
     ] = None,
@@ -78,16 +82,39 @@ def run_local(
             "ghcr.io/slipway-ml/slipway-trainer=localhost/slipway-trainer:dev (repeatable)."
         ),
     ] = None,
+    tuning_trials: Annotated[
+        int | None,
+        typer.Option(min=0, help="Hyperparameter trials before training (0: none, the default)."),
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Rerun this failed run (its name) from the step that failed."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step; read and write no cache.")
+    ] = False,
+    cache_ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An input left out of the steps' cache keys, e.g. reference (repeatable)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a workflow's DAG here: local executor, local stack (started if needed, left up)."""
+    """Run a workflow's DAG here: local executor, local stack (started if needed, left up).
+
+    Steps whose inputs did not change come from the step cache (never register or
+    canary); a failed run can be resumed by its name (`--resume`, shown in the table)."""
     from slipway.errors import SlipwayError
     from slipway.pipeline.summary import render_summary
     from slipway.workflow import local_run
 
     if workflow is WorkflowName.drift and reference is None:
         raise SlipwayError("the drift monitor needs --reference")
-    if workflow is WorkflowName.drift and until is not None:
-        raise SlipwayError("--until is for the training workflow")
+    if workflow is WorkflowName.drift and (until, resume, tuning_trials) != (None, None, None):
+        raise SlipwayError("--until, --resume and --tuning-trials are for the training workflow")
+    cache = local_run.CacheOptions(not no_cache, tuple(cache_ignore or ()))
+    if data is None and resume is None:
+        raise SlipwayError("--data is required (unless --resume names a run)")
     if image_map and runner is not StepRunnerName.container:
         raise SlipwayError("--image-map is for --runner container")
     steps = None
@@ -112,9 +139,12 @@ def run_local(
 
     if workflow is WorkflowName.drift:
         assert reference is not None
+        assert data is not None
         result = local_run.run_drift_monitor(rt, data, reference, progress)
     else:
-        result = local_run.run_training(rt, data, reference, until, progress, steps)
+        result = local_run.run_training(
+            rt, data, reference, until, progress, steps, tuning_trials, cache, resume
+        )
     typer.echo(local_run.render_run(result))
     sys.stdout.flush()
     result.raise_for_failure()
@@ -122,3 +152,81 @@ def run_local(
     if {"validate-data", "register"} <= names:
         summary = local_run.pipeline_result(result, rt.settings, rt.mlflow)
         typer.echo(render_summary(summary, rt.settings, rt.mlflow.tracking_uri))
+
+
+@workflow_app.command("evict-cache")
+@friendly
+def evict_cache(
+    step: Annotated[
+        str | None, typer.Option(help="Only this step's template, e.g. train; default: all.")
+    ] = None,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+) -> None:
+    """Remove entries from the local step cache, so that those steps run again."""
+    from slipway.workflow import local_run
+
+    removed = local_run.step_cache(runtime(config, state_dir)).evict(step)
+    typer.echo(f"removed {removed} cached step result(s)")
+
+
+def _parameters(items: list[str] | None) -> dict[str, str]:
+    from slipway.errors import SlipwayError
+
+    parameters: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SlipwayError(f"parameter {item!r}: expected NAME=VALUE")
+        parameters[name.strip()] = value
+    return parameters
+
+
+@workflow_app.command("submit")
+@friendly
+def submit(
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("--parameter", "-p", help="NAME=VALUE, e.g. -p data=s3://b/k (repeatable)."),
+    ] = None,
+    workflow: Annotated[WorkflowName, typer.Option(help="Which WorkflowTemplate.")] = (
+        WorkflowName.train
+    ),
+    config: ConfigOpt = None,
+) -> None:
+    """Submit a Workflow from a WorkflowTemplate to the Argo Server (token: $ARGO_TOKEN)."""
+    from slipway.config import load_settings
+    from slipway.workflow.argo_client import ArgoClient
+
+    with ArgoClient(load_settings(config).argo) as client:
+        typer.echo(client.submit(workflow.value, _parameters(parameter)))
+
+
+@workflow_app.command("status")
+@friendly
+def status(
+    name: Annotated[str, typer.Argument(help="The Workflow's name (what submit printed).")],
+    config: ConfigOpt = None,
+) -> None:
+    """A submitted Workflow's phase and its steps, from the Argo Server."""
+    from slipway.config import load_settings
+    from slipway.workflow.argo_client import ArgoClient
+
+    with ArgoClient(load_settings(config).argo) as client:
+        typer.echo(client.status(name).render())
+
+
+@workflow_app.command("logs")
+@friendly
+def logs(
+    name: Annotated[str, typer.Argument(help="The Workflow's name.")],
+    grep: Annotated[str | None, typer.Option(help="Only lines that contain this.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The steps' logs of a submitted Workflow, from the Argo Server."""
+    from slipway.config import load_settings
+    from slipway.workflow.argo_client import ArgoClient
+
+    with ArgoClient(load_settings(config).argo) as client:
+        for line in client.logs(name, grep):
+            typer.echo(line)
