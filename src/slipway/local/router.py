@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,50 @@ class Upstream:
     url: str
     weight: int
     model_version: str = ""
+
+
+class _Backend(BaseModel):
+    """One backend of a ``PUT /-/router`` body, typed strictly: a name or weight of the
+    wrong type is refused, naming the field, not found out while proxying."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://[^/?#\s]+$")
+    weight: int = Field(ge=0)
+    model_version: str = ""
+
+
+class _TableBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    backends: list[_Backend]
+
+
+class TableRefused(ValueError):
+    """A ``PUT /-/router`` body that is not a table: the field at fault and why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_table(body: bytes | Any) -> list[Upstream]:
+    """The backends of a ``PUT /-/router`` body (JSON bytes, or already decoded)."""
+    try:
+        if isinstance(body, bytes):
+            parsed = _TableBody.model_validate_json(body)
+        else:
+            parsed = _TableBody.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        raise TableRefused(where, str(error["msg"])) from None
+    backends = [Upstream(b.name, b.url, b.weight, b.model_version) for b in parsed.backends]
+    if len({b.name for b in backends}) != len(backends):
+        raise TableRefused("backends", "backend names must be unique")
+    return backends
 
 
 class Table:
@@ -127,8 +172,9 @@ class Router:
             "inflight": {url: n for url, n in self.inflight.items() if n},
         }
 
-    def configure(self, payload: Any) -> None:
-        backends = [Upstream(**item) for item in payload["backends"]]
+    def configure(self, payload: bytes | Any) -> None:
+        """Replace the table with ``payload``'s backends; TableRefused changes nothing."""
+        backends = parse_table(payload)
         self.table = Table(backends)  # one assignment: the switch is atomic on the loop
         self._set_weights_gauge()
         log.info("backends: %s", ", ".join(f"{b.name}={b.weight}" for b in backends))
@@ -149,9 +195,10 @@ class Router:
             await _respond(send, 200, json.dumps(self.state()).encode())
         elif path == "/-/router" and method == "PUT":
             try:
-                self.configure(json.loads(body))
-            except (ValueError, KeyError, TypeError) as exc:
-                await _respond(send, 400, json.dumps({"error": str(exc)}).encode())
+                self.configure(body)
+            except TableRefused as exc:
+                error = {"error": str(exc), "field": exc.field}
+                await _respond(send, 400, json.dumps(error).encode())
                 return
             await _respond(send, 200, json.dumps(self.state()).encode())
         elif path == "/metrics" and method == "GET":
@@ -241,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backends", default="[]", help="JSON list of backends")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    router = Router([Upstream(**b) for b in json.loads(args.backends)])
+    router = Router(parse_table({"backends": json.loads(args.backends)}))
     uvicorn.run(router, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
 
 

@@ -160,7 +160,7 @@ class Gateway:
         elif self.lean:
             code = await self._lean(protocol, scope, receive, send)
         else:
-            code = await self._through_kserve(scope, receive, send)
+            code = await self._through_kserve(protocol, scope, receive, send)
         if code and self.metrics is not None:
             self.metrics.count(protocol, code)
             self.metrics.latency_child.observe(time.perf_counter() - start)
@@ -181,10 +181,7 @@ class Gateway:
         try:
             body, header_length = await self._read_body(scope, receive)
             if header_length is None:
-                try:
-                    decoded = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    raise RequestError(400, f"invalid JSON: {exc}", "body") from exc
+                decoded = _decode_json(body)
             elif protocol == V2:
                 length = binary_tensors.header_length(header_length, len(body))
                 decoded = binary_tensors.decode_request(body, length)
@@ -277,42 +274,85 @@ class Gateway:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _through_kserve(self, scope: Scope, receive: Receive, send: Send) -> int:
+    async def _through_kserve(
+        self, protocol: str, scope: Scope, receive: Receive, send: Send
+    ) -> int:
         status = 0
+        held: list[bytes] | None = None
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, held
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if status == 422:
+                    # FastAPI's validation answer ({"detail": [...]}) is not the protocol's
+                    # error object: hold it and answer a 400 that names the field instead.
+                    held = []
+                    return
                 headers = message.get("headers", [])
                 if any(key == binary_tensors.HEADER_LENGTH for key, _ in headers):
                     # KServe sends binary outputs without a content type; say what it is.
                     kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
                     message = {**message, "headers": [*kept, _OCTETS]}
+            elif held is not None:
+                held.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                status = 400
+                await self._respond(send, 400, _validation_error(b"".join(held)))
+                return
             await send(message)
 
         path = self.unversioned.get(scope["path"], scope["path"])
         headers = scope["headers"]
         names = {key for key, _ in headers}
-        if binary_tensors.HEADER_LENGTH in names:
-            # KServe's decoder answers 500 for a body that does not add up: check the
-            # framing here first (400 naming what is wrong), then hand KServe the body.
-            try:
-                body, length = await self._read_body(scope, receive)
-                assert length is not None
+        try:
+            body, length = await self._read_body(scope, receive)
+            if length is not None:
+                # KServe's decoder answers 500 for a body that does not add up: check the
+                # framing here first (400 naming what is wrong), then hand KServe the body.
                 binary_tensors.decode_request(body, binary_tensors.header_length(length, len(body)))
-            except RequestError as exc:
-                await self._respond(send, exc.status, exc.to_json(), close=exc.status == 413)
-                return exc.status
-            except _Disconnected:
-                return 0
-            receive = _replay(body, receive)
-        elif b"content-type" not in names:
+            else:
+                # KServe's routes decode JSON with the standard library, which also takes
+                # UTF-16 and UTF-32, and answer a broken body without naming it: parse it
+                # here as the lean path does (UTF-8 only), for the same 400.
+                decoded = _decode_json(body)
+                if type(decoded) is not dict:
+                    # KServe takes any other JSON for the binary extension's bytes, or
+                    # does not say what is wrong: the request checks do.
+                    self.model.rows(protocol, decoded)
+        except RequestError as exc:
+            await self._respond(send, exc.status, exc.to_json(), close=exc.status == 413)
+            return exc.status
+        except _Disconnected:
+            return 0
+        receive = _replay(body, receive)
+        if length is None and b"content-type" not in names:
             # KServe's v2 route takes a body without a content type for bytes, and then
             # wants the binary extension's header; the lean path reads it as the JSON it is.
             headers = [*headers, _JSON]
         await self.app({**scope, "path": path, "headers": headers}, receive, capture)
         return status
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"invalid JSON: {exc}", "body") from exc
+
+
+def _validation_error(body: bytes) -> dict[str, Any]:
+    """The protocol's error object for FastAPI's 422 answer: the first problem, its field."""
+    try:
+        detail = orjson.loads(body)["detail"][0]
+        # loc is ("body", the union member's class name, then the path in the body).
+        parts = [p for p in detail["loc"] if p != "body" and not str(p)[:1].isupper()]
+        where = ".".join(str(p) for p in parts) or "body"
+        message = str(detail["msg"])
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return {"error": "invalid request body", "field": "body"}
+    return {"error": f"{where}: {message}", "field": where}
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -146,6 +146,12 @@ class RequestValidator:
             if name in columns:
                 raise RequestError(400, f"inputs[{k}]: feature {name!r} given twice", name)
             rule = rule_of[name]
+            parameters = tensor.get("parameters")
+            if parameters is not None and type(parameters) is not dict:
+                # The protocol types it: an object, or left out.
+                raise RequestError(
+                    400, f"inputs[{k}] ({name}): parameters must be an object", "parameters"
+                )
             datatype = tensor.get("datatype")
             allowed = _NUMERIC_V2 if rule.numeric else ("BYTES",)
             if type(datatype) is not str or datatype not in allowed:
