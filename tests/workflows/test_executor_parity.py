@@ -6,6 +6,7 @@ step caching (its key, ignoring inputs, never-cached steps, eviction) and resume
 import json
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,9 @@ from hera.workflows import DAG, Parameter, WorkflowTemplate, script
 from hera.workflows import models as m
 
 from slipway.errors import WorkflowError
-from slipway.workflow.executor import LocalExecutor, RunResult
+from slipway.workflow.executor import InProcessSteps, LocalExecutor, RunResult
 from slipway.workflow.executor.cache import StepCache
+from slipway.workflow.executor.plan import TaskPlan, TemplatePlan
 from slipway.workflow.executor.retry import RetryPlan
 from slipway.workflow.transient import TransientStepError, exit_code_on_transient, is_transient
 
@@ -334,3 +336,42 @@ def test_resume_refuses_an_unknown_run_or_another_workflows(tmp_path: Path) -> N
         executor.run(_flaky(), resume="broken")
     with pytest.raises(WorkflowError, match="state folder"):
         LocalExecutor().run(_flaky(), resume="x")
+
+
+class _CountingSteps:
+    """A StepRunner other than the in-process one (as the container runner is): the cache
+    and resume belong to the executor, so they hold for any runner."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.inner = InProcessSteps()
+
+    def check(self, tasks: list[TaskPlan], where: str) -> None:
+        self.inner.check(tasks, where)
+
+    def run(
+        self,
+        template: TemplatePlan,
+        inputs: Mapping[str, str],
+        scope: Mapping[str, str],
+        config_maps: Mapping[str, Mapping[str, str]],
+        where: str,
+    ) -> dict[str, str]:
+        self.ran.append(template.name)
+        return self.inner.run(template, inputs, scope, config_maps, where)
+
+
+def test_every_step_runner_shares_the_cache_and_resume(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("x")
+    cache = StepCache(tmp_path / "cache")
+    steps = _CountingSteps()
+    LocalExecutor(state=tmp_path, cache=cache).run(_cached(data))  # in-process fills it
+    LocalExecutor(steps=steps, state=tmp_path, cache=cache).run(_cached(data))
+    assert steps.ran == ["side-effect"]  # flaky came from the cache the other runner filled
+
+    FAILS.update(left=1, transient=False)
+    failed = LocalExecutor(state=tmp_path).run(_failing_with_exit())
+    steps.ran.clear()
+    LocalExecutor(steps=steps, state=tmp_path).run(_failing_with_exit(), resume=failed.name)
+    assert steps.ran == ["flaky", "work", "handler"]

@@ -230,7 +230,9 @@ def test_bad_data_stops_at_validate_data_and_resume_continues_after_the_fix(
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FAILED"
     assert "validate-data" in run.data.tags["slipway.workflow.failure"]
-    assert "marked FAILED" in failed.task("on-exit").outputs["outcome"]
+    outcome = failed.task("on-exit").outputs["outcome"]
+    assert "marked FAILED" in outcome
+    assert f"no rollout of {model} in flight" in outcome  # the rollback was asked for
 
     _data(data)  # the data fixed where it was
     resumed = local_run.run_training(runtime, None, resume=failed.name, sleep=_no_sleep)
