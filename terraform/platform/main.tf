@@ -98,7 +98,10 @@ module "iam" {
   kms_key_arn          = module.secrets.kms_key_arn
   git_token_secret_arn = module.secrets.git_token_secret_arn
   mlflow_secret_arns   = module.secrets.mlflow_secret_arns
-  cluster_name         = module.gpu_cluster.cluster_name
+
+  mlflow_pipeline_secret_arn = module.secrets.mlflow_user_secret_arns["pipeline"]
+  mlflow_rollout_secret_arn  = module.secrets.mlflow_user_secret_arns["rollout"]
+  cluster_name               = module.gpu_cluster.cluster_name
 
   grafana_admin_secret_arn    = module.secrets.grafana_admin_secret_arn
   gpu_autoscaling_group_names = module.gpu_cluster.gpu_autoscaling_group_names
@@ -125,5 +128,6 @@ module "gitops_bridge" {
   cluster_name                = module.gpu_cluster.cluster_name
   cluster_autoscaler_role_arn = module.iam.cluster_autoscaler_role_arn
   secret_reader_role_arns     = module.iam.secret_reader_role_arns
+  mlflow_user_secret_names    = module.secrets.mlflow_user_secret_names
   bootstrap                   = var.gitops_bootstrap
 }

@@ -37,6 +37,11 @@ ANNOTATION_KEYS = {
     "slipway.io/mlflow-secrets-role-arn",
     "slipway.io/workflows-secrets-role-arn",
     "slipway.io/monitoring-secrets-role-arn",
+    "slipway.io/rollout-secrets-role-arn",
+    "slipway.io/mlflow-admin-secret-name",
+    "slipway.io/mlflow-pipeline-secret-name",
+    "slipway.io/mlflow-rollout-secret-name",
+    "slipway.io/mlflow-metrics-secret-name",
     "slipway.io/environment",
 }
 
@@ -48,6 +53,7 @@ SERVICE_ACCOUNTS = {
     "mlflow_secrets": ("mlflow", "secrets-reader"),
     "workflows_secrets": ("ml-workflows", "secrets-reader"),
     "monitoring_secrets": ("monitoring", "secrets-reader"),
+    "rollout_secrets": ("ml-workflows", "rollout-secrets-reader"),
 }
 
 
@@ -349,7 +355,7 @@ def test_kms_key_rotates_and_secrets_use_it() -> None:
         for (rtype, _), body in config.resources.items()
         if rtype == "aws_secretsmanager_secret"
     ]
-    assert len(secrets) == 4
+    assert len(secrets) == 5  # db, flask, grafana, git token; the MLflow users (for_each)
     assert all(expression(s["kms_key_id"]) == "aws_kms_key.this.arn" for s in secrets)
 
 
@@ -359,7 +365,12 @@ def test_generated_credentials_come_from_random_password() -> None:
         "mlflow_db",
         "mlflow_flask",
         "grafana_admin",
+        "mlflow_user",
     }
+    users = config.resources[("aws_secretsmanager_secret_version", "mlflow_user")]
+    assert "random_password.mlflow_user[each.key].result" in " ".join(strings(users))
+    default = str(config.variables["mlflow_users"]["default"])
+    assert all(role in default for role in ("admin", "pipeline", "rollout", "metrics"))
     db = " ".join(strings(config.resources[("aws_secretsmanager_secret_version", "mlflow_db")]))
     assert "random_password.mlflow_db.result" in db
     grafana = config.resources[("aws_secretsmanager_secret_version", "grafana_admin")]
@@ -506,26 +517,41 @@ def namespace_secret_arns(config: Config) -> dict[str, set[str]]:
     return out
 
 
-def roles_by_namespace(config: Config) -> dict[str, str]:
-    """Which namespace each secret reader role trusts (from the service_accounts defaults)."""
+def roles_by_account(config: Config) -> dict[tuple[str, str], str]:
+    """Which service account (namespace, name) each secret reader role trusts (from the
+    service_accounts defaults)."""
     type_text = str(config.variables["service_accounts"]["type"])
     out = {}
     for key in namespace_secret_arns(config):
         component = key.replace("-", "_")
-        match = re.search(rf'{component} = optional\(.*?namespace = "([a-z-]+)"', type_text)
+        pattern = rf'{component} = optional\(.*?namespace = "([a-z-]+)", name = "([a-z-]+)"'
+        match = re.search(pattern, type_text)
         assert match, key
-        out[match.group(1)] = key
+        out[match.group(1), match.group(2)] = key
     return out
 
 
 def test_each_namespace_store_reads_only_its_own_secrets() -> None:
     config = module("iam")
     arns = namespace_secret_arns(config)
-    namespaces = roles_by_namespace(config)
-    assert set(namespaces) == {"mlflow", "ml-workflows", "monitoring"}
-    assert arns[namespaces["mlflow"]] == {"var.mlflow_secret_arns"}
-    assert arns[namespaces["ml-workflows"]] == {"var.git_token_secret_arn"}
-    assert arns[namespaces["monitoring"]] == {"var.grafana_admin_secret_arn"}
+    readers = roles_by_account(config)
+    assert set(readers) == {
+        ("mlflow", "secrets-reader"),
+        ("ml-workflows", "secrets-reader"),
+        ("ml-workflows", "rollout-secrets-reader"),
+        ("monitoring", "secrets-reader"),
+    }
+    assert arns[readers["mlflow", "secrets-reader"]] == {"var.mlflow_secret_arns"}
+    # the pipeline's store: the git token and the pipeline's MLflow identity, never the
+    # rollout's (which moves `champion`): that one has its own reader
+    assert arns[readers["ml-workflows", "secrets-reader"]] == {
+        "var.git_token_secret_arn",
+        "var.mlflow_pipeline_secret_arn",
+    }
+    assert arns[readers["ml-workflows", "rollout-secrets-reader"]] == {
+        "var.mlflow_rollout_secret_arn"
+    }
+    assert arns[readers["monitoring", "secrets-reader"]] == {"var.grafana_admin_secret_arn"}
     document = config.data[("aws_iam_policy_document", "secrets")]
     assert not {
         a
@@ -540,13 +566,24 @@ def test_each_namespace_store_reads_only_its_own_secrets() -> None:
     )
     mlflow = " ".join(strings(module("secrets").outputs["mlflow_secret_arns"]["value"]))
     assert "mlflow_db" in mlflow and "mlflow_flask" in mlflow and "git_token" not in mlflow
+    assert "mlflow_user" in mlflow  # the users the mlflow chart's bootstrap hook creates
+    iam = root.modules["iam"]
+    assert expression(iam["mlflow_pipeline_secret_arn"]) == (
+        'module.secrets.mlflow_user_secret_arns["pipeline"]'
+    )
+    assert expression(iam["mlflow_rollout_secret_arn"]) == (
+        'module.secrets.mlflow_user_secret_arns["rollout"]'
+    )
 
 
 def ml_workflows_can_read_the_database_secret(config: Config) -> bool:
     """Whether the role ml-workflows' SecretStore authenticates as may read the MLflow DB
     credentials (directly, or through the list that holds them)."""
-    role = roles_by_namespace(config)["ml-workflows"]
-    readable = namespace_secret_arns(config)[role]
+    arns = namespace_secret_arns(config)
+    readable = {
+        a for (namespace, _), role in roles_by_account(config).items()
+        if namespace == "ml-workflows" for a in arns[role]
+    }  # fmt: skip
     return any("mlflow_secret_arns" in a or "mlflow_db" in a for a in readable)
 
 
@@ -558,7 +595,7 @@ def test_ml_workflows_store_cannot_read_the_database_secret(tmp_path: Path) -> N
     main = tmp_path / "main.tf"
     text = main.read_text(encoding="utf-8")
     wide = text.replace(
-        "workflows-secrets  = [var.git_token_secret_arn]",
+        "workflows-secrets  = [var.git_token_secret_arn, var.mlflow_pipeline_secret_arn]",
         "workflows-secrets  = concat([var.git_token_secret_arn], var.mlflow_secret_arns)",
     )
     assert wide != text

@@ -22,6 +22,11 @@ locals {
     "slipway.io/mlflow-secrets-role-arn"     = var.secret_reader_role_arns.mlflow
     "slipway.io/workflows-secrets-role-arn"  = var.secret_reader_role_arns.workflows
     "slipway.io/monitoring-secrets-role-arn" = var.secret_reader_role_arns.monitoring
+    "slipway.io/rollout-secrets-role-arn"    = var.secret_reader_role_arns.rollout
+    "slipway.io/mlflow-admin-secret-name"    = var.mlflow_user_secret_names.admin
+    "slipway.io/mlflow-pipeline-secret-name" = var.mlflow_user_secret_names.pipeline
+    "slipway.io/mlflow-rollout-secret-name"  = var.mlflow_user_secret_names.rollout
+    "slipway.io/mlflow-metrics-secret-name"  = var.mlflow_user_secret_names.metrics
   })
 
   labels = {

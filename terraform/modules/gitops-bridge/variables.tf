@@ -88,8 +88,19 @@ variable "secret_reader_role_arns" {
     mlflow     = string
     workflows  = string
     monitoring = string
+    rollout    = string
   })
-  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity); published as `slipway.io/{mlflow,workflows,monitoring}-secrets-role-arn`."
+  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity); published as `slipway.io/{mlflow,workflows,monitoring,rollout}-secrets-role-arn`."
+}
+
+variable "mlflow_user_secret_names" {
+  type = object({
+    admin    = string
+    pipeline = string
+    rollout  = string
+    metrics  = string
+  })
+  description = "Secrets Manager names of MLflow's users' credentials; published as `slipway.io/mlflow-{admin,pipeline,rollout,metrics}-secret-name`."
 }
 
 variable "grafana_admin_secret_name" {

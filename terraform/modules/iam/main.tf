@@ -18,13 +18,17 @@ locals {
     mlflow-secrets     = var.service_accounts.mlflow_secrets
     workflows-secrets  = var.service_accounts.workflows_secrets
     monitoring-secrets = var.service_accounts.monitoring_secrets
+    # The rollout's own store in ml-workflows: its MLflow identity (moves `champion`) is
+    # readable by this reader only, not by the pipeline's store.
+    rollout-secrets = var.service_accounts.rollout_secrets
   }
 
   # The secrets each namespace's store may read, and no others.
   namespace_secret_arns = {
     mlflow-secrets     = var.mlflow_secret_arns
-    workflows-secrets  = [var.git_token_secret_arn]
+    workflows-secrets  = [var.git_token_secret_arn, var.mlflow_pipeline_secret_arn]
     monitoring-secrets = [var.grafana_admin_secret_arn]
+    rollout-secrets    = [var.mlflow_rollout_secret_arn]
   }
 
   partition  = data.aws_partition.current.partition

@@ -19,11 +19,12 @@ output "cluster_autoscaler_role_arn" {
 }
 
 output "secret_reader_role_arns" {
-  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity), keyed `mlflow`, `workflows` (ml-workflows) and `monitoring`."
+  description = "ARN of each namespace's secret reader IRSA role (its SecretStore's identity), keyed `mlflow`, `workflows` (ml-workflows), `monitoring` and `rollout` (the rollout's store in ml-workflows)."
   value = {
     mlflow     = aws_iam_role.this["mlflow-secrets"].arn
     workflows  = aws_iam_role.this["workflows-secrets"].arn
     monitoring = aws_iam_role.this["monitoring-secrets"].arn
+    rollout    = aws_iam_role.this["rollout-secrets"].arn
   }
 }
 

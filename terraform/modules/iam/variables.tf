@@ -48,6 +48,26 @@ variable "mlflow_secret_arns" {
   }
 }
 
+variable "mlflow_pipeline_secret_arn" {
+  type        = string
+  description = "ARN of the pipeline's MLflow credentials, which the ml-workflows namespace's store reads (with the git token)."
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:secretsmanager:", var.mlflow_pipeline_secret_arn)) && !strcontains(var.mlflow_pipeline_secret_arn, "*")
+    error_message = "mlflow_pipeline_secret_arn must be a full Secrets Manager ARN, without wildcards."
+  }
+}
+
+variable "mlflow_rollout_secret_arn" {
+  type        = string
+  description = "ARN of the rollout's MLflow credentials, the only secret the rollout's own store in ml-workflows reads."
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:secretsmanager:", var.mlflow_rollout_secret_arn)) && !strcontains(var.mlflow_rollout_secret_arn, "*")
+    error_message = "mlflow_rollout_secret_arn must be a full Secrets Manager ARN, without wildcards."
+  }
+}
+
 variable "grafana_admin_secret_arn" {
   type        = string
   description = "ARN of the Grafana admin credentials secret, the only secret the monitoring namespace's SecretStore may read."
@@ -77,6 +97,7 @@ variable "service_accounts" {
     mlflow_secrets     = optional(object({ namespace = string, name = string }), { namespace = "mlflow", name = "secrets-reader" })
     workflows_secrets  = optional(object({ namespace = string, name = string }), { namespace = "ml-workflows", name = "secrets-reader" })
     monitoring_secrets = optional(object({ namespace = string, name = string }), { namespace = "monitoring", name = "secrets-reader" })
+    rollout_secrets    = optional(object({ namespace = string, name = string }), { namespace = "ml-workflows", name = "rollout-secrets-reader" })
   })
   description = "Kubernetes namespace and service account each role trusts (IRSA). The defaults are the ones the platform's charts use."
   default     = {}

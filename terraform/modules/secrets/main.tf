@@ -158,3 +158,36 @@ resource "aws_secretsmanager_secret" "git_token" {
 
   tags = var.tags
 }
+
+# MLflow's users (basic auth): the admin, which the mlflow chart's bootstrap hook acts as,
+# and slipway's identities, each its own secret so that each namespace's store reads only
+# its own: the pipeline (logs runs, registers versions, sets `challenger`), the rollout
+# (moves `champion`) and the ServiceMonitor's scrape user. JSON: username, password.
+resource "random_password" "mlflow_user" {
+  for_each = var.mlflow_users
+
+  length  = 40
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "mlflow_user" {
+  #checkov:skip=CKV2_AWS_57:The mlflow chart's bootstrap hook sets each identity's MLflow password from this secret on every sync, so rotation is terraform apply -replace plus an Argo CD sync, not a rotation Lambda; the admin's is changed through MLflow's update-password API first (see docs/operations.md).
+  for_each = var.mlflow_users
+
+  name                    = "${var.secret_name_prefix}/mlflow/${each.key}"
+  description             = "MLflow basic-auth user ${each.value} (keys: username, password)"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "mlflow_user" {
+  for_each = var.mlflow_users
+
+  secret_id = aws_secretsmanager_secret.mlflow_user[each.key].id
+  secret_string = jsonencode({
+    username = each.value
+    password = random_password.mlflow_user[each.key].result
+  })
+}

@@ -54,11 +54,24 @@ output "grafana_admin_secret_name" {
 }
 
 output "mlflow_secret_arns" {
-  description = "ARNs of the secrets the mlflow namespace reads (database credentials, Flask secret key), and no others."
-  value = [
-    aws_secretsmanager_secret.mlflow_db.arn,
-    aws_secretsmanager_secret.mlflow_flask.arn,
-  ]
+  description = "ARNs of the secrets the mlflow namespace reads (database credentials, Flask secret key, the MLflow users it creates), and no others."
+  value = concat(
+    [
+      aws_secretsmanager_secret.mlflow_db.arn,
+      aws_secretsmanager_secret.mlflow_flask.arn,
+    ],
+    [for role in sort(keys(var.mlflow_users)) : aws_secretsmanager_secret.mlflow_user[role].arn],
+  )
+}
+
+output "mlflow_user_secret_names" {
+  description = "Secrets Manager name of each MLflow user's credentials, by role (admin, pipeline, rollout, metrics)."
+  value       = { for role, secret in aws_secretsmanager_secret.mlflow_user : role => secret.name }
+}
+
+output "mlflow_user_secret_arns" {
+  description = "ARN of each MLflow user's credentials secret, by role (admin, pipeline, rollout, metrics)."
+  value       = { for role, secret in aws_secretsmanager_secret.mlflow_user : role => secret.arn }
 }
 
 output "mlflow_db_username" {

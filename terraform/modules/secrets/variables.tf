@@ -72,3 +72,19 @@ variable "grafana_admin_username" {
   description = "User name of Grafana's admin account (its password is generated)."
   default     = "admin"
 }
+
+variable "mlflow_users" {
+  type        = map(string)
+  description = "MLflow basic-auth users, by role (`admin`, `pipeline`, `rollout`, `metrics`) -> user name; each gets a generated password in its own secret `<prefix>/mlflow/<role>`."
+  default = {
+    admin    = "admin"
+    pipeline = "slipway-pipeline"
+    rollout  = "slipway-rollout"
+    metrics  = "slipway-metrics"
+  }
+
+  validation {
+    condition     = alltrue([for role in ["admin", "pipeline", "rollout", "metrics"] : contains(keys(var.mlflow_users), role)]) && alltrue([for name in values(var.mlflow_users) : can(regex("^[A-Za-z0-9_.@-]+$", name))])
+    error_message = "mlflow_users must name the admin, pipeline, rollout and metrics users, with user names of letters, digits and _.@- only."
+  }
+}
