@@ -144,6 +144,7 @@ class RolloutController:
                     self.router.set_canary_traffic(percent)
                 step = StepRecord(percent, time.time())
                 outcome.steps.append(step)
+                self._persist(outcome)
                 self.record.progressed(outcome)
                 decision = self._watch_step(outcome, step, baseline)
                 step.finished_at = time.time()

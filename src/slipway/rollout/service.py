@@ -280,10 +280,13 @@ def rollout_status(runtime: Runtime) -> dict[str, Any]:
         backend = runtime.rollout_backend()
         try:
             state["traffic_now"] = backend.traffic()
+            durable = backend.state.load()
+            state["durable_state"] = durable.model_dump(mode="json") if durable else None
         finally:
             backend.close()
     except Exception as exc:  # status is best effort: show what is known, say what is not
-        state["traffic_now"] = f"unavailable: {exc}"
+        state.setdefault("traffic_now", f"unavailable: {exc}")
+        state["durable_state"] = f"unavailable: {exc}"
     if state.get("decision") == RUNNING and not runtime.process_alive(int(state["pid"])):
         state["decision"] = "interrupted"
     return state
@@ -305,7 +308,13 @@ def abort_rollout(runtime: Runtime, wait: float) -> str:
                 if current.get("decision") not in (None, RUNNING):
                     return f"rollout {current['decision']}: {current.get('reason', '')}"
                 time.sleep(0.5)
-        # Nobody is running the rollout (or it did not answer): roll back from here.
-        return backend.roll_back_from_records()
+        # Nobody is running the rollout (or it did not answer): roll back from here, and
+        # say so in the durable state, so that no later recovery acts on it again.
+        done = backend.roll_back_from_records()
+        durable = backend.state.load()
+        if durable is not None and durable.phase == "running":
+            durable.phase, durable.reason, durable.traffic = "aborted", "aborted by request", 0
+            backend.state.save(durable)
+        return done
     finally:
         backend.close()
