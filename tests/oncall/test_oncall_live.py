@@ -1,8 +1,10 @@
 """Every dashboard query and every alert expression against a live Prometheus: the real
 `prometheus` binary (started as the local stack starts it) scraping a real slipway model
-server (KServe's ModelServer over a test bundle) under a little traffic, with the local
+server (KServe's ModelServer over a test bundle) under a little traffic and the real
+Pushgateway, to which a drift report is pushed with the drift step's own code, with the local
 stack's rules file loaded. The queries must parse, the local rules must evaluate without
-error, and the serving dashboard's panels must return series."""
+error, the serving and drift dashboards' panels must return series, and the drift alert must
+fire while the serving alerts stay quiet."""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from slipway.config import load_settings
 from slipway.data.contract import load_contract
 from slipway.data.synthetic import generate
 from slipway.local.processes import Managed
-from slipway.local.stack import LocalStack, start_prometheus
+from slipway.local.stack import LocalStack, start_prometheus, start_pushgateway
+from slipway.monitoring.drift import ColumnDrift, DriftReport
+from slipway.monitoring.pushgateway import QUALITY_JOB, drift_registry, push, quality_registry
 from slipway.training.features import Preprocessor
 from slipway.training.model_bundle import ModelBundle
 from slipway.training.network import NetworkSpec, TabularMLP
@@ -59,7 +63,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     servers: list[Managed] = []
     try:
         servers.append(support.serve_bundle(bundle, state, {}))
-        prometheus = start_prometheus(state, scrape_interval=0.5)
+        pushgateway = start_pushgateway(state)
+        servers.append(pushgateway)
+        prometheus = start_prometheus(state, scrape_interval=0.5, pushgateway=pushgateway.url)
         servers.append(prometheus)
         load_rules(state, prometheus.url)
         LocalStack(state).register_target("champion", servers[0].port)
@@ -69,11 +75,29 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 support.predict_v1(servers[0].url, rows if i % 3 else rows[:1], http)
             # a client error (4xx): counted, and not a server error
             http.post(f"{servers[0].url}/v1/models/{support.MODEL}:predict", content=b"{")
+        push_drift(pushgateway.url)
         wait_for(prometheus.url, "count(slipway_model:slo_errors:ratio_rate5m) > 0", 60)
         yield prometheus.url
     finally:
         for server in reversed(servers):
             server.stop()
+
+
+def push_drift(url: str) -> None:
+    """What the drift step pushes for a drifted window of the served version, and the live
+    quality once ground truth arrived."""
+    model, version = support.MODEL, support.BUNDLE_VERSION
+    columns = (
+        ColumnDrift(column="tenure_months", method="ks", threshold=0.05, score=0.001, drifted=True),
+        ColumnDrift(column="region", method="chisquare", threshold=0.05, score=0.4, drifted=False),
+    )
+    report = DriftReport(
+        model=model, version=version, status="drift", rows=500, reference_rows=2000,
+        min_rows=200, drift_share=0.5, drifted_columns=("tenure_months",), columns=columns,
+    )  # fmt: skip
+    push(url, drift_registry(report), model, version)
+    quality = quality_registry(model, version, 120, {"accuracy": 0.81})
+    push(url, quality, model, version, job=QUALITY_JOB)
 
 
 def load_rules(state: Path, url: str) -> None:
@@ -143,13 +167,17 @@ def test_every_alert_expression_parses(live: str) -> None:
     assert failed == {}
 
 
-def test_the_serving_panels_return_series(live: str) -> None:
-    empty = [
-        title
-        for title, expr in dashboard_queries()["slipway-serving"]
-        if not wait_for(live, expr, timeout=20)
-    ]
+@pytest.mark.parametrize("uid", ["slipway-serving", "slipway-drift"])
+def test_the_serving_and_drift_panels_return_series(live: str, uid: str) -> None:
+    empty = [title for title, expr in dashboard_queries()[uid] if not wait_for(live, expr, 20)]
     assert empty == []
+
+
+def test_the_drift_alert_fires_on_the_pushed_report(live: str) -> None:
+    firing = wait_for(live, 'ALERTS{alertname="SlipwayDriftDetected", alertstate="firing"}', 30)
+    assert [(a["metric"]["model"], a["metric"]["version"]) for a in firing] == [
+        (support.MODEL, support.BUNDLE_VERSION)
+    ]
 
 
 def test_the_version_variable_selects_the_served_version(live: str) -> None:
@@ -172,6 +200,6 @@ def test_the_local_rules_load_and_evaluate(live: str) -> None:
         time.sleep(0.5)
     assert sorted(g["name"] for g in groups) == sorted(wanted)
     assert {n: h for n, h in health.items() if h != "ok"} == {}
-    # no traffic fails: the serving alerts stay quiet on a healthy server
-    firing = query(live, 'ALERTS{alertstate="firing"}')["data"]["result"]
+    # no traffic fails: the serving and SLO alerts stay quiet on a healthy server
+    firing = query(live, 'ALERTS{alertname!="SlipwayDriftDetected"}')["data"]["result"]
     assert [a["metric"]["alertname"] for a in firing] == []
