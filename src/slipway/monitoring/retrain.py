@@ -38,13 +38,15 @@ def local_retrain(runtime: Runtime) -> Retrain:
     """The receiver's action: run the training workflow on ``data.train`` (and its
     reference), up to ``monitoring.retraining.target`` when set."""
     data = runtime.settings.data
-    if data.train is None:
-        raise ConfigError("retraining from an alert needs data.train in the settings")
-    train = data.train
 
     def retrain(job: Retraining) -> dict[str, Any]:
         from slipway.workflow import local_run
 
+        # Checked here, not at start: the receiver runs with any config, and records a
+        # retraining it cannot run as an error, naming the setting.
+        train = data.train
+        if train is None:
+            raise ConfigError("retraining from an alert needs data.train in the settings")
         runtime.export_storage_environment()
         result = local_run.run_training(
             runtime,
