@@ -238,6 +238,8 @@ def test_local_rules_file_is_in_step_with_the_chart() -> None:
     wanted = [g["name"] for f in local.LOCAL_FILES for g in checks.load_groups(checks.RULES / f)]
     assert groups == wanted
     assert "slipway-platform" not in groups  # cluster-only: MLflow's absent() would always fire
+    # the only rule file of its folder: a stack that loads the folder loads exactly it
+    assert sorted(local.LOCAL_RULES.parent.glob("*.y*ml")) == [local.LOCAL_RULES]
 
 
 def test_local_rules_check_sees_a_stale_file(
