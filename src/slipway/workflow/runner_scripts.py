@@ -531,12 +531,29 @@ def check_drift(
     The command's exit status is 1 for drift, for a broken contract and for an unreadable
     file alike; only drift should start retraining. Data that breaks the contract fails
     this step instead (on-call sees a failed run), and retraining is not started.
+
+    With ``data`` empty, what the champion served is judged instead (slipway.monitoring:
+    the recorded payloads against the version's training reference, found through
+    lineage; Evidently; the report on the version's run; metrics to the Pushgateway). Too
+    little served data is not drift: nothing is retrained.
     """
     from slipway.data import tables
     from slipway.data.contract import load_contract
     from slipway.data.validation import validate
-    from slipway.errors import DataError
+    from slipway.errors import DataError, StackError
 
+    if not data:
+        from slipway.monitoring import step
+
+        rt = _runtime(config)
+        try:
+            pushgateway: str | None = rt.pushgateway_url()
+        except StackError as exc:
+            print(f"metrics not pushed: {exc}")
+            pushgateway = None
+        outcome = step.run(rt.mlflow, rt.settings, pushgateway_url=pushgateway)
+        print(outcome.report.summary())
+        return str(outcome.report.detected).lower(), ",".join(outcome.report.drifted_columns)
     settings = _runtime(config).settings
     frame = tables.read_table(data)
     report = validate(
