@@ -25,7 +25,7 @@ from slipway.data import tables
 from slipway.data.contract import DatasetContract, load_contract
 from slipway.data.storage import DataLocation, DataUri
 from slipway.data.validation import Finding, ValidationReport, validate
-from slipway.errors import DataError
+from slipway.errors import DataError, TrackingError
 from slipway.registry import aliases, datasets, tracking
 from slipway.training import distributed, evaluation, trainer
 from slipway.training.features import Preprocessor
@@ -66,8 +66,18 @@ def validate_step(
     client: MlflowClient, settings: Settings, data: DataUri, reference: DataUri | None = None
 ) -> ValidateOutcome:
     """Open the pipeline's MLflow run and validate ``data`` (a path or an ``s3://`` URI);
-    bad or unreachable data ends the run FAILED."""
+    bad or unreachable data ends the run FAILED. Runs that an earlier pipeline left RUNNING
+    when it was killed are ended FAILED first."""
+    for abandoned in tracking.fail_abandoned_runs(client, settings.tracking.experiment):
+        log.warning("run %s was abandoned by a killed pipeline: ended FAILED", abandoned)
     run_id = tracking.start_run(client, settings.tracking.experiment, run_name="train")
+    with tracking.step_owner(client, run_id, "validate"):
+        return _validate(client, settings, run_id, data, reference)
+
+
+def _validate(
+    client: MlflowClient, settings: Settings, run_id: str, data: DataUri, reference: DataUri | None
+) -> ValidateOutcome:
     client.set_tag(run_id, "slipway.data.path", str(data))
     try:
         location = DataLocation.parse(data)
@@ -103,6 +113,14 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Data
     MLflow, and only rank 0 returns the model URI (the others return None).
     """
     tracking.require_run(client, run_id)
+    rank, _ = distributed.init_from_env()
+    if rank != 0:
+        return _train(client, settings, run_id, data)
+    with tracking.step_owner(client, run_id, "train"):
+        return _train(client, settings, run_id, data)
+
+
+def _train(client: MlflowClient, settings: Settings, run_id: str, data: DataUri) -> str | None:
     rank, world = distributed.init_from_env()
     contract = load_contract(settings.data.contract)
     parts = split(tables.read_table(data), settings)
@@ -157,6 +175,13 @@ def evaluate_step(
 ) -> evaluation.GateDecision:
     """Score the run's model and the current champion on the same held-out rows; gate."""
     tracking.require_run(client, run_id)
+    with tracking.step_owner(client, run_id, "evaluate"):
+        return _evaluate(client, settings, run_id, data)
+
+
+def _evaluate(
+    client: MlflowClient, settings: Settings, run_id: str, data: DataUri
+) -> evaluation.GateDecision:
     contract = load_contract(settings.data.contract)
     test = split(tables.read_table(data), settings).test
     y = _labels(test, contract)
@@ -202,6 +227,13 @@ def register_step(
     client: MlflowClient, settings: Settings, run_id: str, decision: evaluation.GateDecision
 ) -> aliases.Registration | None:
     """Register the run's model when the gate passed; end the run either way."""
+    with tracking.step_owner(client, run_id, "register"):
+        return _register(client, settings, run_id, decision)
+
+
+def _register(
+    client: MlflowClient, settings: Settings, run_id: str, decision: evaluation.GateDecision
+) -> aliases.Registration | None:
     if not decision.passed:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return None
@@ -244,7 +276,17 @@ def run_pipeline(
         train_step(client, settings, run_id, data)
         decision = evaluate_step(client, settings, run_id, data)
         registration = register_step(client, settings, run_id, decision)
-    except BaseException:
-        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+    except BaseException as exc:
+        ended = tracking.end_run(client, run_id, RunStatus.to_string(RunStatus.FAILED))
+        if tracking.unreachable(exc):
+            raise TrackingError(
+                f"MLflow at {client.tracking_uri} did not answer (each call retried with "
+                f"backoff): {str(exc)[:300]}; run {run_id} "
+                + (
+                    "ended FAILED"
+                    if ended
+                    else "could not be ended: the next pipeline run ends it FAILED"
+                )
+            ) from exc
         raise
     return PipelineResult(run_id, outcome.report, decision, registration)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import socket
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 import torch
-from mlflow.entities import Metric, Run
+from mlflow.entities import Metric, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
@@ -59,6 +63,121 @@ def start_run(client: MlflowClient, experiment: str, run_name: str | None = None
     for key, value in environment().items():
         client.set_tag(run.info.run_id, f"slipway.env.{key}", value)
     return str(run.info.run_id)
+
+
+#: Which process is working on a run right now (set while a step runs, cleared after):
+#: "host pid start-time step". A run whose owner's process is gone was killed mid-step.
+OWNER_TAG = "slipway.step.owner"
+FAILURE_TAG = "slipway.failure"
+
+
+def _me() -> tuple[str, int, float]:
+    import psutil  # type: ignore[import-untyped]  # no stubs in the lock
+
+    pid = os.getpid()
+    return socket.gethostname(), pid, float(psutil.Process(pid).create_time())
+
+
+@contextlib.contextmanager
+def step_owner(client: MlflowClient, run_id: str, step: str) -> Iterator[None]:
+    """Mark ``run_id`` as being worked on by this process for the length of ``step``.
+
+    Only a step that ends (well or with an error) clears the mark: a run left RUNNING with
+    the mark of a process that no longer exists was killed, and the next pipeline run ends
+    it FAILED (``fail_abandoned_runs``). A run between two steps of a workflow carries no
+    mark, so it is never taken for abandoned."""
+    host, pid, started = _me()
+    client.set_tag(run_id, OWNER_TAG, f"{host} {pid} {started:.3f} {step}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.set_tag(run_id, OWNER_TAG, "")
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when ``owner`` (an OWNER_TAG value) names a process of this host that is not
+    running any more; False for another host's process (it cannot be checked from here)."""
+    import psutil
+
+    parts = owner.split()
+    if len(parts) != 4 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid, started = int(parts[1]), float(parts[2])
+    except ValueError:
+        return False
+    try:
+        return abs(float(psutil.Process(pid).create_time()) - started) >= 0.05
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def fail_abandoned_runs(client: MlflowClient, experiment: str) -> list[str]:
+    """End FAILED every RUNNING run of ``experiment`` whose step's process is gone (killed:
+    SIGKILL, out of memory, a reboot), saying so in its FAILURE_TAG; their ids."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    ended = []
+    runs = client.search_runs(
+        [found.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=200
+    )
+    for run in runs:
+        owner = run.data.tags.get(OWNER_TAG, "")
+        if owner and _owner_gone(owner):
+            step = owner.split()[-1]
+            client.set_tag(
+                run.info.run_id,
+                FAILURE_TAG,
+                f"abandoned: the process of its {step} step ({owner}) ended without finishing "
+                "it (killed?); nothing of this run was registered after that step",
+            )
+            client.set_tag(run.info.run_id, OWNER_TAG, "")
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+            ended.append(str(run.info.run_id))
+    return ended
+
+
+#: How long ending a run keeps trying while MLflow does not answer (each MLflow call
+#: already retries on its own: MLFLOW_HTTP_REQUEST_MAX_RETRIES).
+END_RUN_RETRY_S = float(os.environ.get("SLIPWAY_MLFLOW_END_RUN_RETRY_S", "60"))
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True for MLflow's error when the server did not answer at all (refused, reset,
+    timed out), as opposed to an answer that refused the request."""
+    if not isinstance(exc, MlflowException):
+        return False
+    text = str(exc)
+    return "API request to" in text and any(
+        word in text
+        for word in ("Max retries exceeded", "Connection", "Read timed out", "RemoteDisconnected")
+    )
+
+
+def end_run(client: MlflowClient, run_id: str, status: str) -> bool:
+    """Set the run's final status, retrying with exponential backoff (tenacity) for up to
+    END_RUN_RETRY_S while MLflow does not answer; False when it never did (the next pipeline
+    run ends it instead: ``fail_abandoned_runs``)."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception(unreachable),
+            stop=stop_after_delay(END_RUN_RETRY_S),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            reraise=True,
+        ):
+            with attempt:
+                client.set_terminated(run_id, status)
+    except MlflowException as exc:
+        if not unreachable(exc):
+            raise
+        return False
+    return True
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
@@ -141,7 +260,11 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
                 pip_requirements=pip_requirements(),
             )
     # MLflow 3 keeps the model as a LoggedModel (models:/m-...), not under the run's artifacts.
-    MlflowClient().set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+    client = MlflowClient()
+    client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+    # Leaving mlflow.start_run's block ended the run FINISHED; evaluation and registration
+    # are still to come, and a pipeline killed during them must not leave it looking done.
+    client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     return str(info.model_uri)
 
 
