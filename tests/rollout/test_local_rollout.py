@@ -7,6 +7,7 @@ the whole rollout; no request may be dropped.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -286,3 +287,101 @@ def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_
     shown = json.loads(status.stdout)
     assert shown["decision"] == "aborted"
     assert shown["traffic_now"] == {champion: 100}
+
+
+def _slow_config(setup: dict[str, Any], tmp_path: Path) -> Path:
+    # Long windows: the signal (sent once the first step began) lands mid-step.
+    config = json.loads(setup["config"].read_text())
+    config["rollout"]["window_seconds"] = 300
+    path = tmp_path / "slow.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _rollout_process(world: World, config: Path, version: str, log: Path) -> subprocess.Popen[str]:
+    """A real `slipway rollout start`, its own process, waited on until its first step runs."""
+    from slipway.rollout.state import STATE_FILE as DURABLE
+
+    durable = world.state / DURABLE
+    durable.unlink(missing_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slipway.cli", "rollout", "start", "--version", version,
+             "--config", str(config), "--state-dir", str(world.state)],
+            stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        state = json.loads(durable.read_text()) if durable.exists() else {}
+        if state.get("version") == version and state.get("steps"):
+            return proc
+        assert proc.poll() is None, log.read_text()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"the rollout never reached its first step:\n{log.read_text()}")
+
+
+def _durable(world: World) -> dict[str, Any]:
+    from slipway.rollout.state import STATE_FILE as DURABLE
+
+    data: dict[str, Any] = json.loads((world.state / DURABLE).read_text())
+    return data
+
+
+def _split(world: World) -> list[tuple[str, int]]:
+    return [(b["model_version"], b["weight"]) for b in _router(world)["backends"]]
+
+
+def test_sigterm_rolls_back_before_the_process_goes(
+    world: World, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    champion, other = world.versions[1], world.versions[0]
+    config = _slow_config(setup, tmp_path)
+    with _start(world, setup, champion) as load:
+        proc = _rollout_process(world, config, other, tmp_path / "rollout.log")
+        assert _split(world) == [(champion, 90), (other, 10)]
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=120)
+        time.sleep(1)
+    log = (tmp_path / "rollout.log").read_text()
+    assert returncode == 128 + signal.SIGTERM, log
+    # The champion serves all traffic; the canary's server is gone.
+    assert _split(world) == [(champion, 100)]
+    assert "model-canary" not in world.stack.services()
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
+    # The decision recorded says why, in the backend's record and the durable state.
+    decision = json.loads((world.state / DECISIONS_FILE).read_text().splitlines()[-1])
+    assert decision["decision"] == "rolled_back"
+    assert "SIGTERM" in decision["reason"], decision
+    assert _durable(world)["phase"] == "rolled_back"
+    assert load.statuses() == {200}, [h for h in load.hits if h.status != 200][:5]
+
+
+def test_a_killed_rollout_is_rolled_back_by_recover(
+    world: World, setup: dict[str, Any], tmp_path: Path
+) -> None:
+    champion, other = world.versions[1], world.versions[0]
+    config = _slow_config(setup, tmp_path)
+    with _start(world, setup, champion) as load:
+        proc = _rollout_process(world, config, other, tmp_path / "rollout.log")
+        proc.kill()  # SIGKILL: no handler runs, as with the OOM killer
+        proc.wait(timeout=60)
+        # What the in-process fail-safe could not undo: the canary keeps its share.
+        assert _split(world) == [(champion, 90), (other, 10)]
+        assert _durable(world)["phase"] == "running"
+        recovered = subprocess.run(
+            [sys.executable, "-m", "slipway.cli", "rollout", "recover", "--model", MODEL,
+             "--config", str(config), "--state-dir", str(world.state)],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        time.sleep(1)
+    assert recovered.returncode == 0, recovered.stderr
+    assert recovered.stdout.startswith(f"recovered: the rollout of version {other} was left")
+    assert _split(world) == [(champion, 100)]
+    assert "model-canary" not in world.stack.services()
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
+    decision = json.loads((world.state / DECISIONS_FILE).read_text().splitlines()[-1])
+    assert decision["decision"] == "rolled_back"
+    assert decision["reason"].startswith("recovered:")
+    assert _durable(world)["phase"] == "rolled_back"
+    assert load.statuses() == {200}, [h for h in load.hits if h.status != 200][:5]
