@@ -8,6 +8,8 @@ Servers (each pinned to one core, the load generator to another, when ``taskset`
 - MLServer with its MLflow runtime (what KServe's ``kserve-mlserver`` runtime runs), in its
   own virtual environment ``.tools/peers`` built from ``benchmarks/peers.lock``
 - ceiling: a bare ASGI app returning a constant (benchmarks/ceiling_app.py)
+- slipway with payload recording (monitoring.payloads) at 100% and 10% of requests: the
+  cost of recording, as ratios to plain ``slipway`` (``--only =slipway --only payloads``)
 
 Each is loaded by benchmarks/serve_load.py (closed loop, N clients, batch 1) for the same
 duration, in rounds (servers interleaved, so that background load on the machine hits all
@@ -183,6 +185,28 @@ def servers(model_dir: Path, port: int, work: Path) -> list[Server]:
             "slipway", slipway, f"/v2/models/{name}/ready", f"/v1/models/{name}:predict", v1, {}
         ),
         Server(
+            "slipway, payloads 100%",
+            slipway,
+            f"/v2/models/{name}/ready",
+            f"/v1/models/{name}:predict",
+            v1,
+            {
+                "SLIPWAY_MONITORING__PAYLOADS__SAMPLE_RATE": "1.0",
+                "SLIPWAY_MONITORING__PAYLOADS__DIRECTORY": str(work / "payloads-100"),
+            },
+        ),
+        Server(
+            "slipway, payloads 10%",
+            slipway,
+            f"/v2/models/{name}/ready",
+            f"/v1/models/{name}:predict",
+            v1,
+            {
+                "SLIPWAY_MONITORING__PAYLOADS__SAMPLE_RATE": "0.1",
+                "SLIPWAY_MONITORING__PAYLOADS__DIRECTORY": str(work / "payloads-10"),
+            },
+        ),
+        Server(
             "slipway, v2 JSON",
             slipway,
             f"/v2/models/{name}/ready",
@@ -354,7 +378,11 @@ def main() -> None:
         "--model-dir", type=Path, help="an MLflow model folder (default: train one)"
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "serve_results.json")
-    parser.add_argument("--only", action="append", help="run only servers whose name has this")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="run only servers whose name has this (=NAME: exactly this name)",
+    )
     args = parser.parse_args()
     if not args.only or any(o in "MLServer + MLflow runtime" for o in args.only):
         ensure_peers()  # only when MLServer runs: building it takes minutes
@@ -364,7 +392,7 @@ def main() -> None:
         rounds: dict[str, list[dict[str, Any]]] = {}
         for r in range(args.rounds):
             for server in servers(model_dir, 0, work):  # names only
-                if args.only and not any(o in server.name for o in args.only):
+                if args.only and not any(_chosen(o, server.name) for o in args.only):
                     continue
                 port = _free_port()
                 chosen = next(s for s in servers(model_dir, port, work) if s.name == server.name)
@@ -412,6 +440,31 @@ def main() -> None:
         )
     )
     print(table(summary))
+    print(payload_cost(summary))
+
+
+def _chosen(pattern: str, name: str) -> bool:
+    return name == pattern[1:] if pattern.startswith("=") else pattern in name
+
+
+def payload_cost(summary: dict[str, dict[str, Any]]) -> str:
+    """Markdown: payload recording's cost, each recording server against plain slipway."""
+    base = summary.get("slipway")
+    rows = [(n, s) for n, s in summary.items() if "payloads" in n]
+    if not base or not rows:
+        return ""
+    lines = [
+        "| payload recording | req/s | p99 ms | req/s vs without | p99 vs without |",
+        "|---|---:|---:|---:|---:|",
+        f"| without | {base['throughput_rps']:.0f} | {base['p99_ms']:.2f} | 1.00 | 1.00 |",
+    ]
+    for name, s in rows:
+        lines.append(
+            f"| {name.removeprefix('slipway, payloads ')} | {s['throughput_rps']:.0f} | "
+            f"{s['p99_ms']:.2f} | {s['throughput_rps'] / base['throughput_rps']:.2f} | "
+            f"{s['p99_ms'] / base['p99_ms']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
