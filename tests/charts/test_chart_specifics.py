@@ -192,10 +192,14 @@ def test_workflow_rbac_is_least_privilege(rendered: Rendered_) -> None:
     assert len(serving) == 1
     assert serving[0]["metadata"]["namespace"] == "model-serving"
     assert "patch" in serving[0]["rules"][0]["verbs"]
+    # the rollout's account (ml-rollout) is bound to these two Roles and to nothing else; the
+    # workflows' account keeps the serving Role until the canary template runs as ml-rollout
     for binding in item.of_kind("RoleBinding"):
         assert binding["subjects"] == [
-            {"kind": "ServiceAccount", "name": "ml-workflows", "namespace": "ml-workflows"}
+            {"kind": "ServiceAccount", "name": "ml-workflows", "namespace": "ml-workflows"},
+            {"kind": "ServiceAccount", "name": "ml-rollout", "namespace": "ml-workflows"},
         ]
+    assert "annotations" not in item.one("ServiceAccount", "ml-rollout")["metadata"]
 
 
 def test_artifact_repository_uses_irsa_not_keys(rendered: Rendered_) -> None:
@@ -216,9 +220,47 @@ def test_workflow_secrets_come_from_external_secrets(rendered: Rendered_) -> Non
         o["metadata"]["name"]
         for o in rendered["ml-workflows", "production"].of_kind("ExternalSecret")
     }
-    assert names == {"git-token", "mlflow-credentials"}
+    assert names == {"git-token", "mlflow-pipeline-credentials", "mlflow-rollout-credentials"}
     account = rendered["ml-workflows", "production"].one("ServiceAccount", "ml-workflows")
     assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("profile", ["minimal", "production"])
+def test_pipeline_and_rollout_mlflow_users_come_from_separate_stores(
+    rendered: Rendered_, profile: str
+) -> None:
+    """The pipeline's MLflow user through the namespace's store, the rollout's (it moves
+    `champion`) through the rollout's own store, whose IRSA role reads only that secret."""
+    item = rendered["ml-workflows", profile]
+    values = _values("ml-workflows", profile)["mlflowCredentials"]
+    stores = {o["metadata"]["name"]: o for o in item.of_kind("SecretStore")}
+    assert set(stores) == {"aws-secrets-manager", "aws-secrets-manager-rollout"}
+    expected = {
+        "mlflow-pipeline-credentials": ("aws-secrets-manager", values["pipeline"]["secretName"]),
+        "mlflow-rollout-credentials": (
+            "aws-secrets-manager-rollout",
+            values["rollout"]["secretName"],
+        ),
+    }
+    for name, (store, remote) in expected.items():
+        spec = item.one("ExternalSecret", name)["spec"]
+        assert spec["secretStoreRef"] == {"kind": "SecretStore", "name": store}
+        assert [d["secretKey"] for d in spec["data"]] == [
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+        ]
+        assert {d["remoteRef"]["key"] for d in spec["data"]} == {remote}
+    rollout_store = stores["aws-secrets-manager-rollout"]["spec"]["provider"]["aws"]
+    reader = rollout_store["auth"]["jwt"]["serviceAccountRef"]["name"]
+    assert reader == "rollout-secrets-reader"
+    assert item.one("ServiceAccount", reader)
+    # no other ExternalSecret reads through the rollout's store
+    readers = [
+        o["metadata"]["name"]
+        for o in item.of_kind("ExternalSecret")
+        if o["spec"]["secretStoreRef"]["name"] == "aws-secrets-manager-rollout"
+    ]
+    assert readers == ["mlflow-rollout-credentials"]
 
 
 def test_chart_installs_each_rendered_workflow_in_the_release_namespace(
@@ -377,7 +419,7 @@ def test_secrets_are_read_through_the_namespace_store(rendered: Rendered_, chart
     item = rendered[chart, "production"]
     assert item.of_kind("ExternalSecret")
     assert store_errors(item.objects) == []
-    store = item.one("SecretStore")
+    store = item.one("SecretStore", "aws-secrets-manager")
     account = item.one("ServiceAccount", "secrets-reader")
     role = _values(chart, "production")["secretStore"]["roleArn"]
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
