@@ -361,7 +361,16 @@ def drift() -> dash.Dashboard:
     )
 
 
+def workflow_namespace(expr: str) -> str:
+    """``expr`` with the workflow's namespace as ``workflow_namespace``: Argo's own label, or
+    exported_namespace when the scrape's namespace label (the controller's) took its place."""
+    inner = f'label_replace({expr}, "workflow_namespace", "$1", "namespace", "(.*)")'
+    return f'label_replace({inner}, "workflow_namespace", "$1", "exported_namespace", "(.+)")'
+
+
 def pipelines() -> dash.Dashboard:
+    entered = workflow_namespace("increase(argo_workflows_total_count[1h])")
+    failed = workflow_namespace('increase(argo_workflows_total_count{phase=~"Failed|Error"}[15m])')
     return (
         base(
             "slipway-pipelines",
@@ -376,8 +385,8 @@ def pipelines() -> dash.Dashboard:
                 "Workflows entering each phase (1h)",
                 "short",
                 (
-                    "sum by (namespace, phase) (increase(argo_workflows_total_count[1h]))",
-                    "{{namespace}} {{phase}}",
+                    f"sum by (workflow_namespace, phase) ({entered})",
+                    "{{workflow_namespace}} {{phase}}",
                 ),
             )
         )
@@ -386,8 +395,8 @@ def pipelines() -> dash.Dashboard:
                 "Failed workflows (15m)",
                 "short",
                 (
-                    'sum by (namespace) (increase(argo_workflows_total_count{phase=~"Failed|Error"}[15m]))',
-                    "{{namespace}}",
+                    f"sum by (workflow_namespace) ({failed})",
+                    "{{workflow_namespace}}",
                 ),
             )
         )
@@ -396,9 +405,9 @@ def pipelines() -> dash.Dashboard:
                 "Pipeline alerts",
                 "short",
                 (
-                    'sum by (alertname, namespace) (ALERTS{alertname="SlipwayTrainingPipelineFailed", '
+                    'sum by (alertname, workflow_namespace) (ALERTS{alertname="SlipwayTrainingPipelineFailed", '
                     'alertstate="firing"})',
-                    "{{namespace}}",
+                    "{{workflow_namespace}}",
                 ),
             )
         )
