@@ -22,7 +22,11 @@ from slipway.state_files import write_atomic
 def save_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
     """Write ``weights`` (name -> float32 array) atomically: a reader never sees half a file,
     and a full disk leaves no partial file behind."""
-    write_atomic(path, save({name: np.ascontiguousarray(a) for name, a in weights.items()}))
+    data = save({name: np.ascontiguousarray(a) for name, a in weights.items()})
+    try:
+        write_atomic(path, data)
+    except OSError as exc:  # a full disk: no partial weights file is left to be loaded
+        raise ModelError(f"cannot write the weights {path}: {exc.strerror or exc}") from exc
 
 
 def load_weights(path: Path) -> dict[str, np.ndarray]:

@@ -62,7 +62,10 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         data = buffer.getvalue()
-    write_atomic(path, data)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:  # a full disk, a read-only folder: the old file, if any, stays
+        raise DataError(f"{path}: cannot write the table: {exc.strerror or exc}") from exc
 
 
 def _column_bytes(values: pd.Series) -> bytes:

@@ -16,12 +16,16 @@ import gc
 import logging
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from slipway.config import PayloadSettings, ServingSettings
 from slipway.errors import ModelError, ServingError
 from slipway.registry.model_version import ModelVersion
+from slipway.state_files import locked, write_json
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +66,15 @@ def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelVersion
     version = str(mv.version)
     run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id or "unknown")
     target = cache_dir / name / version
-    if not (target / "MLmodel").is_file():
-        target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=str(target)
-        )
+    with locked(target.with_name(f"{version}.download")):
+        if not (target / COMPLETE).is_file():
+            _download(
+                lambda folder: mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{version}", dst_path=str(folder)
+                ),
+                target,
+                f"{name} version {version}",
+            )
     return ModelVersion(
         name,
         version,
@@ -75,6 +83,36 @@ def from_registry(uri: str, cache_dir: Path, client: Any = None) -> ModelVersion
         alias=match["alias"],
         model_dir=target,
     )
+
+
+#: Written last into a cached model folder: the download finished. A folder without it (a
+#: download cut short, or a cache from before the marker) is downloaded again.
+COMPLETE = ".slipway-complete"
+
+
+def _download(fetch: Callable[[Path], object], target: Path, what: str) -> None:
+    """Download into a fresh folder beside ``target``, mark it complete, then move it into
+    place; a partial copy at ``target`` is replaced, a failed download leaves nothing."""
+    if target.exists():
+        log.warning("the cached copy of %s in %s is incomplete: downloading it again", what, target)
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        fetch(partial)
+        files = sorted(str(p.relative_to(partial)) for p in partial.rglob("*") if p.is_file())
+        if "MLmodel" not in files:
+            raise ServingError(f"the download of {what} holds no MLmodel file")
+        write_json(partial / COMPLETE, {"model": what, "files": files})
+        partial.rename(target)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ServingError(
+            f"cannot download {what} into {target.parent}: {exc.strerror or exc}"
+        ) from exc
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def _logging_config(access_log: bool) -> dict[str, Any]:

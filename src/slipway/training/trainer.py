@@ -85,7 +85,10 @@ def _save_atomic(state: dict[str, torch.Tensor], path: Path) -> None:
     # crash or a full disk leaves the previous checkpoint, never half of a new one.
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_atomic(path, buffer.getvalue())
+    try:
+        write_atomic(path, buffer.getvalue())
+    except OSError as exc:  # a full disk: the previous checkpoint stays
+        raise TrainingError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") from exc
 
 
 @torch.no_grad()
