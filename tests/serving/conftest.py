@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -116,3 +117,10 @@ def oip_target(request: pytest.FixtureRequest) -> support.Target:
         support.BUNDLE_VERSION,
         kserve_routes=fixture != "bundle_predictor",
     )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The bad-input fuzz's count and time per endpoint, at the end of the run."""
+    fuzz = sys.modules.get("test_fuzz_bad_input")
+    for name, (count, seconds) in sorted(getattr(fuzz, "REPORT", {}).items()):
+        terminalreporter.write_line(f"fuzz {name}: {int(count)} cases in {seconds:.1f}s")
