@@ -32,10 +32,15 @@ ANNOTATIONS = (
     "mlflow-secrets-role-arn",
     "workflows-secrets-role-arn",
     "monitoring-secrets-role-arn",
+    "rollout-secrets-role-arn",
     "mlflow-db-secret-name",
     "mlflow-flask-secret-name",
     "git-token-secret-name",
     "grafana-admin-secret-name",
+    "mlflow-admin-secret-name",
+    "mlflow-pipeline-secret-name",
+    "mlflow-rollout-secret-name",
+    "mlflow-metrics-secret-name",
     "cluster-name",
     "environment",
 )
@@ -47,6 +52,7 @@ ROLES = (
     "mlflow-secrets",
     "workflows-secrets",
     "monitoring-secrets",
+    "rollout-secrets",
 )
 
 Obj = dict[str, Any]

@@ -300,6 +300,46 @@ def test_our_charts_render_as_argo_cd_renders_them(
         assert contract_errors(objects) == [], (name, environment)
 
 
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_mlflow_runs_with_auth_and_separate_identities_in_every_environment(
+    argo_rendered: dict[tuple[str, str], list[Any]], environment: str
+) -> None:
+    """As Argo CD renders it: MLflow's basic-auth app with slipway's rules, every user's
+    password from its own Secrets Manager entry (a cluster annotation), and the workflows'
+    pipeline and rollout users each from their own store."""
+
+    def one(objects: list[Any], kind: str, name: str) -> Any:
+        found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        assert len(found) == 1, (kind, name)
+        return found[0]
+
+    mlflow = argo_rendered["mlflow", environment]
+    server = one(mlflow, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+    assert "--app-name=basic-auth" in server["args"]
+    ini = one(mlflow, "ExternalSecret", "mlflow-server")["spec"]["target"]["template"]["data"]
+    assert "authorization_function = slipway_mlflow_auth:authenticate" in ini["basic_auth.ini"]
+    bootstrap = one(mlflow, "ExternalSecret", "mlflow-auth-bootstrap")["spec"]["data"]
+    remote = {d["remoteRef"]["key"] for d in bootstrap}
+    assert remote == {
+        f"{environment}-mlflow-{who}-secret-name"
+        for who in ("admin", "pipeline", "rollout", "metrics")
+    }
+    assert one(mlflow, "Job", "mlflow-auth-bootstrap")
+    workflows = argo_rendered["ml-workflows", environment]
+    for who, store in (
+        ("pipeline", "aws-secrets-manager"),
+        ("rollout", "aws-secrets-manager-rollout"),
+    ):
+        spec = one(workflows, "ExternalSecret", f"mlflow-{who}-credentials")["spec"]
+        assert spec["secretStoreRef"]["name"] == store
+        assert {d["remoteRef"]["key"] for d in spec["data"]} == {
+            f"{environment}-mlflow-{who}-secret-name"
+        }
+    reader = one(workflows, "ServiceAccount", "rollout-secrets-reader")
+    role = reader["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert role.endswith(f"slipway-{environment}-rollout-secrets")
+
+
 def test_workload_charts_stay_within_the_ml_workloads_project(
     argo_rendered: dict[tuple[str, str], list[Any]],
 ) -> None:
