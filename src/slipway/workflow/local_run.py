@@ -50,7 +50,15 @@ from slipway.workflow.fingerprint import SettingsFingerprint
 CONTAINERS_CONF = Path("images/containers.conf")
 # What the container runner may run to: the canary's local backend keeps its state in this
 # machine's state folder, which a step's user (10001) in its container cannot write.
-CONTAINER_TARGETS = ("validate-data", "train", "evaluate", "register")
+CONTAINER_TARGETS = (
+    "validate-data",
+    "propose-trials",
+    "tune-trial",
+    "pick-best",
+    "train",
+    "evaluate",
+    "register",
+)
 
 
 CACHED_TAG = "slipway.workflow.cached_steps"
