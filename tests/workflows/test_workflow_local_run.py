@@ -64,11 +64,15 @@ def test_training_dag_registers_a_champion_then_a_challenger(
     first.raise_for_failure()
     assert [(t.name, t.status) for t in first.tasks] == [
         ("validate-data", "Succeeded"),
+        ("propose-trials", "Succeeded"),
+        ("tune-trial", "Skipped"),  # no trials asked for: an empty fan-out
+        ("pick-best", "Succeeded"),
         ("train", "Succeeded"),
         ("evaluate", "Succeeded"),
         ("register", "Succeeded"),
         ("canary", "Skipped"),  # a first model has no champion to be compared with
     ]
+    assert [(t.name, t.status) for t in first.on_exit] == [("on-exit", "Succeeded")]
     run_id = first.task("validate-data").outputs["run-id"]
     assert first.task("evaluate").outputs == {"gate": "passed"}
     assert first.task("register").outputs == {"model-version": "1", "became-champion": "true"}

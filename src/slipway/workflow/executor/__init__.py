@@ -23,7 +23,19 @@ Supported, with Argo's meaning:
   for the cluster's) are the step's environment; optional Secrets are absent as on a
   cluster that lacks them;
 - resource templates that create a Workflow from a ``workflowTemplateRef`` the executor
-  was given: that workflow runs here, to its end, as part of the task.
+  was given: that workflow runs here, to its end, as part of the task;
+- loops: ``withItems`` and ``withParam`` (a JSON list; ``{{item}}``, ``{{item.key}}``), one
+  step an item in threads, at most the DAG template's ``parallelism`` at once; an empty
+  list is Skipped; a loop's aggregated outputs are not resolved;
+- ``retryStrategy`` (retry.py): limit, backoff (duration, factor, cap, maxDuration), the
+  policies Always, OnFailure, OnError, OnTransientError, and the expression
+  ``asInt(lastRetry.exitCode) == N``, over the step's exit code (a SystemExit's, else 1);
+- ``onExit`` naming a DAG template, run after the DAG whatever its end, with
+  ``{{workflow.status}}`` and ``{{workflow.failures}}``; ``{{workflow.name}}`` anywhere;
+- ``synchronization`` with one mutex (the workflow's or a template's): a lock file under
+  the state folder, so two runs on this machine never hold it at once;
+- step caching (cache.py: the key, ``slipway.io/cache: never``, eviction) and ``resume``
+  from a run's record (runner.py), whichever StepRunner runs the steps.
 
 Ignored by design, because they say where and how a pod runs rather than what a step
 does: image, pull policy, resources, security contexts, volumes and mounts, working
@@ -37,9 +49,9 @@ file, env and ``envFrom``, working directory, user, read-only root, the emptyDir
 output parameters read from their ``valueFrom.path`` files. For it, what the in-process
 runner ignores by design is what it follows; a volume other than an emptyDir is refused.
 
-Everything else (loops, retries, artifacts, exit handlers, inline scripts, containers,
-expressions ``{{=...}}``, other variables) is rejected with a WorkflowError naming the
-template or task, before any step runs.
+Everything else (artifacts, ``withSequence``, semaphores, other retry expressions, inline
+scripts, containers, expressions ``{{=...}}``, other variables) is rejected with a
+WorkflowError naming the template or task, before any step runs.
 
 A step's environment. A pod gets its own environment; a step here gets a context-local
 overlay instead: ``slipway.config.step_environment`` sets the step's variables in a
@@ -66,7 +78,8 @@ The package, one job a module: ``results`` (what a run reports), ``placeholders`
 (a workflow to a plan, checked before any step runs), ``pod`` (a script template's
 container, as Argo would start it), ``step`` (how a step runs; one script step called
 in-process, with its environment), ``containers`` (one script step in its image, with
-podman), ``runner`` (LocalExecutor: runs a plan).
+podman), ``retry`` (retryStrategy), ``cache`` (step caching), ``runner`` (LocalExecutor:
+runs a plan, its loops, retries, exit handler, mutexes, cache and resume).
 """
 
 from slipway.workflow.executor.compiler import compile_workflow
