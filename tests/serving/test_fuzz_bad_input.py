@@ -29,7 +29,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
-from fuzz_bodies import Case, any_case, json_value, valid_v1, valid_v2
+from fuzz_bodies import Case, any_case, json_value, kind, paths, valid_v1, valid_v2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -346,6 +346,106 @@ def test_router_admin_refuses_every_bad_table_naming_the_field(
     _record("router-admin", start)
 
 
+_NOTIFICATION = {
+    "version": "4",
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "SlipwayDriftDetected", "model": MODEL, "version": "1"},
+            "annotations": {"summary": "drift"},
+            "fingerprint": "abc",
+            "startsAt": "2026-12-02T00:00:00Z",
+        }
+    ],
+}
+
+
+@st.composite
+def receiver_case(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """(body, sure): an Alertmanager notification with one structural change (sure: a
+    required field of another JSON type, or dropped), or any JSON, or bytes."""
+    how = draw(st.sampled_from(["retype", "drop", "json", "bytes", "cut"]))
+    body = json.loads(json.dumps(_NOTIFICATION))
+    if how in ("retype", "drop"):
+        path = draw(st.sampled_from(paths(body)[1:]))
+        parent = body
+        for step in path[:-1]:
+            parent = parent[step]
+        # The webhook's required fields: status, alerts, an alert's status and labels,
+        # and the labels' values (strings).
+        required = path[-1] in ("status", "alerts", "labels") or (
+            len(path) == 4 and path[2] == "labels"
+        )
+        if how == "drop":
+            del parent[path[-1]]
+            # A label less is still a valid set of labels.
+            sure = path[-1] in ("status", "alerts", "labels")
+        else:
+            was = kind(parent[path[-1]])
+            parent[path[-1]] = draw(json_value.filter(lambda v: kind(v) != was))
+            sure = required or (len(path) == 2 and path[0] == "alerts")
+        return json.dumps(body).encode(), sure
+    if how == "json":
+        return json.dumps(draw(json_value)).encode(), False
+    raw = json.dumps(body).encode()
+    if how == "cut":
+        return raw[: draw(st.integers(0, len(raw) - 1))], True
+    return draw(st.binary(max_size=60)), False
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Any]]]:
+    """slipway's alert receiver (H5's slipway.monitoring.receiver) on a loopback port, its
+    state in a folder of the test's; its retraining is a stand-in that records the call (a
+    real retraining per accepted alert would be minutes each)."""
+    pytest.importorskip("slipway.monitoring.receiver")
+    import threading
+
+    from slipway.config import RetrainingSettings
+    from slipway.local.processes import free_port
+    from slipway.monitoring.receiver import Receiver, serve
+
+    started: list[Any] = []
+
+    def retrain(job: Any) -> dict[str, Any]:
+        started.append(job)
+        return {"status": "succeeded"}
+
+    state = tmp_path_factory.mktemp("receiver")
+    core = Receiver(state, RetrainingSettings(cooldown_seconds=0), retrain)
+    port = free_port()
+    server = serve(core, port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", started
+    server.shutdown()
+    core.close()
+
+
+@pytest.fixture(scope="module")
+def receiver_http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+@FUZZ
+@given(case=receiver_case())
+def test_the_alert_receiver_answers_every_body_with_200_or_a_4xx(
+    receiver: tuple[str, list[Any]], receiver_http: httpx.Client, case: tuple[bytes, bool]
+) -> None:
+    start = _start("alert-receiver")
+    body, sure = case
+    response = receiver_http.post(f"{receiver[0]}/alerts", content=body)
+    code = response.status_code
+    assert code == 200 or 400 <= code < 500, (body[:200], code, response.text[:300])
+    if code != 200:
+        assert response.json()["error"], response.text
+    else:
+        assert not sure, (body[:200], response.text[:300])
+    _record("alert-receiver", start)
+
+
 def test_valid_requests_are_still_answered_after_the_fuzz(
     predictor: InProcess,
     kserve_routes: InProcess,
@@ -361,6 +461,20 @@ def test_valid_requests_are_still_answered_after_the_fuzz(
         outputs = {o["name"]: o["data"] for o in v2.json()["outputs"]}
         assert outputs["probabilities"] == expected["predictions"][0]["probabilities"]
     assert predictor.request("GET", f"/v2/models/{MODEL}/ready").status_code == 200
+
+
+def test_the_alert_receiver_still_answers_a_valid_alert_after_the_fuzz(
+    receiver: tuple[str, list[Any]],
+) -> None:
+    url, started = receiver
+    before = len(started)
+    response = httpx.post(f"{url}/alerts", json=_NOTIFICATION, timeout=10)
+    assert response.status_code == 200 and response.json() == {"started": [MODEL]}
+    assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    deadline = time.monotonic() + 10
+    while len(started) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(started) > before
 
 
 @settings(
