@@ -320,3 +320,57 @@ def gpu_agent_errors(name: str, values: Obj) -> list[str]:
     if values.get("affinity"):
         errors.append(f"{name}: an affinity narrows the GPU nodes it runs on")
     return errors
+
+
+# --- images by digest ---------------------------------------------------------------------
+
+SLIPWAY_IMAGES = (
+    "ghcr.io/slipway-ml/slipway-trainer",
+    "ghcr.io/slipway-ml/slipway-trainer-cuda",
+    "ghcr.io/slipway-ml/slipway-predictor",
+)
+_DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[a-f0-9]{64}$")
+
+
+def image_reference_errors(
+    image: str, release: str, awaiting_digest: frozenset[str] = frozenset()
+) -> list[str]:
+    """An image a chart or an Argo CD value deploys is pinned by digest, or is one of
+    slipway's images at the release tag (images.yml's pull request then sets its digest in
+    argocd/values/, scripts/bump_image_digests.py). ``awaiting_digest``: references known
+    to be by tag until their digest is resolved (named in the test, each with its reason)."""
+    if _DIGEST_REF.match(image):
+        return []
+    if "@" in image:
+        return [f"image {image} has a malformed digest"]
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:
+        return [f"image {image} has neither a digest nor a tag"]
+    if name in SLIPWAY_IMAGES:
+        if tag == release:
+            return []
+        return [f"image {image}: slipway's images run the release tag {release} or a digest"]
+    if image in awaiting_digest:
+        return []
+    return [f"image {image} is referenced by the mutable tag {tag!r}, not by digest"]
+
+
+def upstream_image_values(values: Any, path: str = "") -> list[str]:
+    """`image` mappings of an upstream chart's values that pin by tag and give no digest,
+    as `path: repository:tag`."""
+    found: list[str] = []
+    if isinstance(values, dict):
+        for key, value in values.items():
+            here = f"{path}.{key}" if path else str(key)
+            if key == "image" and isinstance(value, dict) and value.get("tag"):
+                # a digest field, or `tag: v1@sha256:...` for charts that join repository:tag
+                if not value.get("digest") and "@sha256:" not in str(value["tag"]):
+                    found.append(
+                        f"{here}: {value.get('repository', '<chart default>')}:{value['tag']}"
+                    )
+            else:
+                found += upstream_image_values(value, here)
+    elif isinstance(values, list):
+        for i, item in enumerate(values):
+            found += upstream_image_values(item, f"{path}[{i}]")
+    return found

@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from argocd_checks import (
     effective_values,
     fake_cluster,
     gpu_agent_errors,
+    image_reference_errors,
     load,
     manifests,
     off_gpu_errors,
@@ -28,6 +30,7 @@ from argocd_checks import (
     render_application_set,
     sources,
     sync_options,
+    upstream_image_values,
     value_files,
     wave,
 )
@@ -338,6 +341,81 @@ def test_mlflow_runs_with_auth_and_separate_identities_in_every_environment(
     reader = one(workflows, "ServiceAccount", "rollout-secrets-reader")
     role = reader["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
     assert role.endswith(f"slipway-{environment}-rollout-secrets")
+
+
+RELEASE = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+# Image references known to be by tag until their digest is resolved where the registry is
+# reachable (`crane digest <ref>`), each with where the digest goes. This list may only
+# shrink: the test fails on any other reference by tag, and on an entry no longer deployed.
+AWAITING_DIGEST = {
+    "ghcr.io/mlflow/mlflow:v3.17.2-full": "MLflow's upstream image: set the mlflow chart's "
+    "image.digest and tests.image.digest (argocd/values/default/mlflow.yaml)",
+}
+UPSTREAM_AWAITING_DIGEST = {
+    "cluster-autoscaler image: <chart default>:v1.35.0": "the autoscaler's image: its chart "
+    "joins repository:tag, so set image.tag to v1.35.0@sha256:<digest>",
+}
+
+
+def _images(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["image"]} if isinstance(node.get("image"), str) else set()
+        return found.union(*(_images(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_images(v) for v in node))
+    return set()
+
+
+def test_every_image_our_charts_deploy_is_pinned_by_digest_or_the_release(
+    argo_rendered: dict[tuple[str, str], list[Any]],
+) -> None:
+    """Every container, init container and workflow step image of our charts, rendered as
+    Argo CD renders them in every environment."""
+    seen = set().union(*(_images(objects) for objects in argo_rendered.values()))
+    assert any(i.startswith("ghcr.io/slipway-ml/") for i in seen)
+    awaiting = frozenset(AWAITING_DIGEST)
+    errors = [e for image in sorted(seen) for e in image_reference_errors(image, RELEASE, awaiting)]
+    assert errors == []
+    assert awaiting <= seen, f"no longer deployed, drop from AWAITING_DIGEST: {awaiting - seen}"
+
+
+def test_upstream_charts_get_no_image_by_tag_from_our_values() -> None:
+    """Where our Argo CD values override an upstream chart's image, they give a digest."""
+    found = set()
+    for path in sorted((ARGOCD / "values").glob("*/*.yaml")):
+        if path.stem in OUR_CHARTS:
+            continue
+        values = yaml.safe_load(path.read_text()) or {}
+        found |= {f"{path.stem} {entry}" for entry in upstream_image_values(values)}
+    assert found == set(UPSTREAM_AWAITING_DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("ghcr.io/slipway-ml/slipway-trainer@sha256:" + "a" * 64, None),
+        ("ghcr.io/slipway-ml/slipway-trainer:" + RELEASE, None),
+        ("ghcr.io/slipway-ml/slipway-trainer:0.0.9", "release tag"),
+        ("ghcr.io/slipway-ml/slipway-predictor:latest", "release tag"),
+        ("ghcr.io/mlflow/mlflow:v3.17.3-full", "mutable tag"),
+        ("docker.io/library/nginx:1.27", "mutable tag"),
+        ("nginx", "neither a digest nor a tag"),
+        ("localhost:5000/x/y", "neither a digest nor a tag"),
+        ("ghcr.io/x/y@sha256:abc", "malformed digest"),
+    ],
+)
+def test_the_image_check_catches_tags(image: str, problem: str | None) -> None:
+    errors = image_reference_errors(image, RELEASE, frozenset(AWAITING_DIGEST))
+    assert (errors == []) if problem is None else (problem in " ".join(errors)), errors
+
+
+def test_the_upstream_image_check_catches_a_tag_without_digest() -> None:
+    assert upstream_image_values({"controller": {"image": {"repository": "r", "tag": "v1"}}}) == [
+        "controller.image: r:v1"
+    ]
+    pinned = {"image": {"repository": "r", "tag": "v1", "digest": "sha256:" + "b" * 64}}
+    assert upstream_image_values(pinned) == []
+    assert upstream_image_values({"image": {"tag": "v1@sha256:" + "b" * 64}}) == []
 
 
 def test_workload_charts_stay_within_the_ml_workloads_project(

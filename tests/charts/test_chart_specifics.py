@@ -80,6 +80,22 @@ def test_mlflow_production_has_irsa_auth_hpa_ingress_and_monitoring(rendered: Re
     assert "mlflow.mlflow.svc.cluster.local:*" in _env(server)["MLFLOW_SERVER_ALLOWED_HOSTS"]
 
 
+def test_mlflow_image_digest_pins_every_container(built_charts: Path, tmp_path: Path) -> None:
+    """Once MLflow's image digest is set, the server, both hook Jobs and the helm test run it
+    by digest (the way the tag-only reference in tests/argocd's AWAITING_DIGEST is closed)."""
+    digest = "sha256:" + "c" * 64
+    extra = tmp_path / "digest.yaml"
+    extra.write_text(
+        yaml.safe_dump({"image": {"digest": digest}, "tests": {"image": {"digest": digest}}})
+    )
+    minimal = CHARTS / "mlflow" / "ci" / "minimal-values.yaml"
+    result = render(built_charts / "mlflow", "mlflow", minimal, extra)
+    assert result.returncode == 0, result.stderr
+    images = re.findall(r"image: \"?([^\"\s]+)", result.stdout)
+    assert len(images) >= 4  # server, db upgrade, auth bootstrap, helm test
+    assert all(i == f"ghcr.io/mlflow/mlflow@{digest}" for i in images), images
+
+
 def test_mlflow_minimal_is_one_replica_without_pdb(rendered: Rendered_) -> None:
     item = rendered["mlflow", "minimal"]
     assert item.one("Deployment")["spec"]["replicas"] == 1
