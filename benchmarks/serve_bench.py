@@ -454,15 +454,19 @@ def payload_cost(summary: dict[str, dict[str, Any]]) -> str:
     if not base or not rows:
         return ""
     lines = [
-        "| payload recording | req/s | p99 ms | req/s vs without | p99 vs without |",
-        "|---|---:|---:|---:|---:|",
-        f"| without | {base['throughput_rps']:.0f} | {base['p99_ms']:.2f} | 1.00 | 1.00 |",
+        "| payload recording | req/s | p99 ms | CPU us/req | req/s vs without | p99 vs without "
+        "| CPU vs without |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| without | {base['throughput_rps']:.0f} | {base['p99_ms']:.2f} | "
+        f"{base['cpu_us_per_request']:.0f} | 1.00 | 1.00 | 1.00 |",
     ]
     for name, s in rows:
         lines.append(
             f"| {name.removeprefix('slipway, payloads ')} | {s['throughput_rps']:.0f} | "
-            f"{s['p99_ms']:.2f} | {s['throughput_rps'] / base['throughput_rps']:.2f} | "
-            f"{s['p99_ms'] / base['p99_ms']:.2f} |"
+            f"{s['p99_ms']:.2f} | {s['cpu_us_per_request']:.0f} | "
+            f"{s['throughput_rps'] / base['throughput_rps']:.2f} | "
+            f"{s['p99_ms'] / base['p99_ms']:.2f} | "
+            f"{s['cpu_us_per_request'] / base['cpu_us_per_request']:.2f} |"
         )
     return "\n".join(lines)
 

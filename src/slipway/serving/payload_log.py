@@ -95,7 +95,7 @@ class PayloadLog:
         while not self._stop.wait(self.settings.flush_seconds):
             try:
                 self.flush()
-            except OSError as exc:  # a full disk must not take the predictor down
+            except Exception as exc:  # a full disk or a failed upload must not stop serving
                 log.warning("payload recording failed: %s", exc)
 
     def flush(self) -> None:
