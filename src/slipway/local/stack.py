@@ -559,7 +559,7 @@ class LocalStack:
                 if s3_start is not None:
                     services[S3] = s3_start.result()
                     self._write(services)
-            if monitoring:
+            if monitoring and prometheus:  # what they feed and alert on is Prometheus
                 self._start_monitoring(services, receiver)
                 if rules_source is not None and rules_source.is_dir():
                     install_rules(self.state_dir, rules_source)
