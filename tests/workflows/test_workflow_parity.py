@@ -30,6 +30,7 @@ from slipway.workflow.executor import RunResult
 pytestmark = pytest.mark.integration
 
 ROWS = 1500
+CACHE = local_run.CacheOptions()  # what run-local uses unless --no-cache
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
 ) -> None:
     data = _data(tmp_path / "train.csv")
     started = time.monotonic()
-    first = local_run.run_training(runtime, data, sleep=_no_sleep)
+    first = local_run.run_training(runtime, data, sleep=_no_sleep, cache=CACHE)
     first_seconds = time.monotonic() - started
     first.raise_for_failure()
     assert _statuses(first)["canary"] == "Skipped"  # a first model
@@ -160,7 +161,7 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
     assert first.task("on-exit").outputs == {"outcome": "nothing to do"}
 
     started = time.monotonic()
-    second = local_run.run_training(runtime, data, sleep=_no_sleep)
+    second = local_run.run_training(runtime, data, sleep=_no_sleep, cache=CACHE)
     second_seconds = time.monotonic() - started
     second.raise_for_failure()
     assert _statuses(second) == {
@@ -179,7 +180,7 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
 
     # A gate threshold: only the gate and what follows it run again.
     monkeypatch.setenv("SLIPWAY_GATE__MIN_ACCURACY", "0.4")
-    gate = local_run.run_training(runtime, data, sleep=_no_sleep)
+    gate = local_run.run_training(runtime, data, sleep=_no_sleep, cache=CACHE)
     gate.raise_for_failure()
     reran = {n for n, s in _statuses(gate).items() if s not in ("cached", "Skipped")}
     assert reran == {"evaluate", "register", "on-exit"}
@@ -187,7 +188,7 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
     # A hyperparameter: the run that records it is new, so every step of it runs; the
     # trial proposals (the search space) come from the cache.
     monkeypatch.setenv("SLIPWAY_TRAINING__LEARNING_RATE", "0.002")
-    lr = local_run.run_training(runtime, data, sleep=_no_sleep)
+    lr = local_run.run_training(runtime, data, sleep=_no_sleep, cache=CACHE)
     lr.raise_for_failure()
     assert _statuses(lr)["propose-trials"] == "cached"
     reran = {n for n, s in _statuses(lr).items() if s not in ("cached", "Skipped")}
@@ -195,7 +196,7 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
 
     # New data (same path, new content): everything that reads it runs again.
     _data(data, seed=7)
-    changed = local_run.run_training(runtime, data, sleep=_no_sleep)
+    changed = local_run.run_training(runtime, data, sleep=_no_sleep, cache=CACHE)
     changed.raise_for_failure()
     assert _statuses(changed)["validate-data"] == "Succeeded"
     assert _statuses(changed)["train"] == "Succeeded"
@@ -204,6 +205,12 @@ def test_an_unchanged_rerun_comes_from_the_cache_and_a_change_reruns_what_it_aff
     # --no-cache runs everything; eviction empties the cache.
     uncached = local_run.run_training(
         runtime, data, target="validate-data", cache=local_run.CacheOptions(enabled=False)
+    )
+    assert _statuses(uncached)["validate-data"] == "Succeeded"
+    # a caller that passes no cache options (the demo, a retraining from an alert) runs
+    assert (
+        _statuses(local_run.run_training(runtime, data, target="validate-data"))["validate-data"]
+        == "Succeeded"
     )
     assert _statuses(uncached)["validate-data"] == "Succeeded"
     assert local_run.step_cache(runtime).evict() > 0

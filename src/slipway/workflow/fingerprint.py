@@ -2,7 +2,7 @@
 (a file's bytes, an ``s3://`` object's bytes read through the stack's S3), and the settings
 sections the step reads, loaded as the step would load them (its ``config`` input, with
 its environment's ``SLIPWAY_*`` overrides), the data contract's content with the data
-section."""
+section, and the MLflow server the step talks to (the run ids it hands on live there)."""
 
 from __future__ import annotations
 
@@ -47,5 +47,7 @@ class SettingsFingerprint:
         chosen = {k: v for k, v in dumped.items() if sections is None or k in sections}
         if sections is None or "data" in sections:
             chosen["contract-content"] = self.files.data(str(settings.data.contract))
+        # Steps hand over through MLflow run ids: a cached id is only good on its server.
+        chosen["mlflow"] = dict(env).get("MLFLOW_TRACKING_URI") or settings.tracking.tracking_uri
         text = json.dumps(chosen, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -90,16 +90,18 @@ def executor(
     runtime: Runtime,
     echo: Callable[[str], None] | None = None,
     steps: StepRunner | None = None,
-    cache: CacheOptions = CacheOptions(),
+    cache: CacheOptions | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LocalExecutor:
+    """``cache``: None for no step cache (what a retraining from an alert and the demo
+    take: they mean to run); run records are kept either way."""
     return LocalExecutor(
         {runner_scripts.PLATFORM_CONFIGMAP: runtime.platform_config()},
         [definitions.train_and_promote()],
         echo,
         steps,
         state=state_folder(runtime),
-        cache=step_cache(runtime, cache),
+        cache=step_cache(runtime, cache) if cache is not None else None,
         sleep=sleep,
     )
 
@@ -144,14 +146,15 @@ def run_training(
     echo: Callable[[str], None] | None = None,
     steps: StepRunner | None = None,
     tuning_trials: int | None = None,
-    cache: CacheOptions = CacheOptions(),
+    cache: CacheOptions | None = None,
     resume: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """slipway-train-and-promote here: one training process, the canary on the local backend.
 
-    ``resume``: an earlier run's name; its parameters stand unless given again (``data``
-    None keeps its data), and its succeeded steps are reused."""
+    ``cache``: the step cache's options (None: none; ``slipway workflow run-local`` uses
+    it unless ``--no-cache``); ``resume``: an earlier run's name; its parameters stand
+    unless given again (``data`` None keeps its data), and its succeeded steps are reused."""
     arguments = _common(runtime) | {
         "gpus": "1",
         "rollout-backend": "local",
