@@ -561,3 +561,20 @@ def load_settings(path: Path | None = None) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid config {path}: {problems}") from exc
+
+
+def fault_injection_config(
+    path: Path | None, error_rate: float, latency_ms: float
+) -> dict[str, Any]:
+    """TEST/DEMO ONLY: the config of one predictor process that injects faults: ``path``'s
+    (default: the packaged demo's), its paths made absolute, with ``serving.fault_injection``
+    on and the two faults set. Write it (JSON is YAML) to that process's own file and pass it
+    as its ``--config``: the environment cannot turn faults on (see ServingSettings)."""
+    path = path or default_config_path()
+    data = _read_yaml(path)
+    _resolve_paths(data, path.parent)
+    serving = data.setdefault("serving", {})
+    if not isinstance(serving, dict):
+        raise ConfigError(f"config {path}: serving must be a mapping")
+    serving.update(fault_injection=True, fault_error_rate=error_rate, fault_latency_ms=latency_ms)
+    return data

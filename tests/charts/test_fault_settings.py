@@ -17,7 +17,7 @@ import pytest
 import yaml
 from chart_render import CHARTS, Rendered, render
 
-from slipway.config import default_config_path, load_settings
+from slipway.config import default_config_path, fault_injection_config, load_settings
 from slipway.errors import ConfigError
 
 FAULT_ENV = {
@@ -135,3 +135,21 @@ def test_the_serving_chart_takes_other_variables(built_charts: Path, tmp_path: P
     minimal = CHARTS / "model-serving" / "ci" / "minimal-values.yaml"
     result = render(built_charts / "model-serving", "model-serving", minimal, path)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_process_gets_faults_through_its_own_config_file(tmp_path: Path) -> None:
+    """The documented way for a test or the local demo to make one predictor faulty: its own
+    config file from fault_injection_config, passed as that process's --config."""
+    base = _config(tmp_path, {"max_batch_size": 8})
+    canary = tmp_path / "canary" / "config.yaml"
+    canary.parent.mkdir()
+    canary.write_text(json.dumps(fault_injection_config(base, 0.5, 40)))
+    serving = load_settings(canary).serving
+    assert (serving.fault_injection, serving.fault_error_rate, serving.fault_latency_ms) == (
+        True,
+        0.5,
+        40,
+    )
+    assert serving.max_batch_size == 8  # the rest of the base config is kept
+    assert load_settings(canary).data.contract == load_settings(base).data.contract
+    assert load_settings(base).serving.fault_error_rate == 0.0  # the base file is untouched
