@@ -12,14 +12,18 @@ the rollout tests' subject.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from slipway.cli import app
 from slipway.config import load_settings
 from slipway.data import synthetic, tables
 from slipway.local.stack import RECEIVER
@@ -80,14 +84,17 @@ def runtime(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) ->
         rt.stack.down()
 
 
-def serve_drifted_traffic(rt: Runtime, rows: int) -> None:
-    """The champion, through the predictor's own request path, answering drifted rows."""
+def serve_drifted_traffic(rt: Runtime, rows: int) -> pd.DataFrame:
+    """The champion, through the predictor's own request path, answering drifted rows;
+    returns their labels (what arrives later), in the order served."""
     source = server.from_registry(f"models:/{MODEL}@champion", rt.model_cache_dir, rt.mlflow)
     model = server.build_model(source, rt.settings.serving, rt.settings.monitoring.payloads)
-    frame = synthetic.generate(rows, seed=11, drift=3.0).drop(columns=["churned"])
+    frame = synthetic.generate(rows, seed=11, drift=3.0)
+    features = frame.drop(columns=["churned"])
     for start in range(0, rows, 50):
-        model.infer("v1", {"instances": frame.iloc[start : start + 50].to_dict("records")})
+        model.infer("v1", {"instances": features.iloc[start : start + 50].to_dict("records")})
     model.payload_log.close()
+    return frame[["churned"]]
 
 
 def test_drifted_traffic_retrains_through_every_gate(runtime: Runtime) -> None:
@@ -98,7 +105,7 @@ def test_drifted_traffic_retrains_through_every_gate(runtime: Runtime) -> None:
     champion = aliases.version_by_alias(rt.mlflow, MODEL, aliases.CHAMPION)
     assert champion is not None and champion.version == "1"
 
-    serve_drifted_traffic(rt, 600)
+    truth = serve_drifted_traffic(rt, 600)
     outcome = step.run(rt.mlflow, rt.settings, pushgateway_url=rt.pushgateway_url())
     assert outcome.report.status == "drift", outcome.report.summary()
     assert outcome.report.rows == 600
@@ -145,8 +152,33 @@ def test_drifted_traffic_retrains_through_every_gate(runtime: Runtime) -> None:
         challenger = aliases.version_by_alias(rt.mlflow, MODEL, aliases.CHALLENGER)
         assert challenger is not None and challenger.version == detail["registered_version"]
 
-    # The same incident again (Alertmanager's repeat, a second push) starts nothing.
-    step.run(rt.mlflow, rt.settings, pushgateway_url=rt.pushgateway_url())
+    # Ground truth arrives: joined on request id (and row), live quality per version. The
+    # second push of the same incident, through the command line, starts nothing.
+    served = step.served_rows(rt.settings, MODEL, "1", 0.0)
+    labels = served[["request_id", "row"]].assign(churned=truth["churned"].to_numpy())
+    labels_file = rt.state_dir / "truth.csv"
+    labels.to_csv(labels_file, index=False)
+    cli = CliRunner().invoke(
+        app,
+        [
+            "drift",
+            "check",
+            "--labels",
+            str(labels_file),
+            "--config",
+            str(rt.config_path),
+            "--state-dir",
+            str(rt.state_dir),
+        ],
+    )
+    assert cli.exit_code == 0, cli.output
+    found = json.loads(cli.output[cli.output.index("{") :])
+    assert found["status"] == "drift" and found["live"]["labelled_rows"] == 600
+    pushed = httpx.get(f"{rt.pushgateway_url()}/metrics").text
+    live = re.compile(
+        rf'slipway_live_metric{{[^}}]*metric="accuracy",model="{MODEL}",version="1"}} '
+    )
+    assert live.search(pushed), pushed[-2000:]
     again = httpx.post(
         f"{receiver}/alerts",
         json={
