@@ -13,6 +13,7 @@ process with its PID still has both.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -79,7 +80,15 @@ class Managed:
         # create_time comes from the kernel's start tick: equal for the same process,
         # rounded differently only in the last digits.
         same = abs(started_at - self.started_at) < 0.05
-        return same and (self.cmdline is None or cmdline == self.cmdline)
+        # An empty record: read while the child was still in exec (nothing to compare).
+        same = same and (not self.cmdline or cmdline == self.cmdline)
+        if not same:
+            log.info(
+                "PID %d of %s: started %.2f, %s; recorded %.2f, %s",
+                self.pid, self.name, started_at, cmdline[:8], self.started_at,
+                (self.cmdline or [])[:8],
+            )  # fmt: skip
+        return same
 
     def alive(self) -> bool:
         if self.started_at is not None and not self.same_process():
@@ -184,6 +193,11 @@ def start(
                     f"{name} exited with code {proc.returncode} while starting:\n{tail}"
                 )
             if managed.healthy(timeout=1.0):
+                # Read once it answers: right after the fork the child may still be in exec,
+                # with an empty command line.
+                found = identity(proc.pid)
+                if found is not None:
+                    managed = dataclasses.replace(managed, started_at=found[0], cmdline=found[1])
                 return managed
             time.sleep(0.2)
     except BaseException:
