@@ -31,7 +31,7 @@ from slipway.monitoring import step
 from slipway.registry import aliases
 from slipway.runtime import Runtime
 from slipway.serving import server
-from slipway.workflow import local_run
+from slipway.workflow import local_run, runner_scripts
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +75,8 @@ def runtime(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) ->
     }  # fmt: skip
     path = tmp_path / "config.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    # The workflow step finds its state folder the way a step does: SLIPWAY_HOME.
+    monkeypatch.setenv("SLIPWAY_HOME", str(tmp_path / "state"))
     rt = Runtime.load(path, tmp_path / "state")
     try:
         rt.start_local_stack()
@@ -179,6 +181,9 @@ def test_drifted_traffic_retrains_through_every_gate(runtime: Runtime) -> None:
         rf'slipway_live_metric{{[^}}]*metric="accuracy",model="{MODEL}",version="1"}} '
     )
     assert live.search(pushed), pushed[-2000:]
+    # The drift monitor's step, with no table named, judges the same served window.
+    drifted, columns = runner_scripts.check_drift("", "", str(rt.config_path))
+    assert drifted == "true" and "monthly_charges" in columns.split(",")
     again = httpx.post(
         f"{receiver}/alerts",
         json={
