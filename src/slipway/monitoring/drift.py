@@ -70,7 +70,7 @@ class DriftReport(BaseModel):
 
 def _evidently() -> Any:
     os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently reads it when imported
-    import evidently
+    import evidently  # type: ignore[import-untyped]
 
     return evidently
 
@@ -98,7 +98,7 @@ def compare(
         return DriftReport(status="insufficient_data", **base), None
     _evidently()
     from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
+    from evidently.presets import DataDriftPreset  # type: ignore[import-untyped]
 
     columns = [*numeric, *categorical]
     definition = DataDefinition(
