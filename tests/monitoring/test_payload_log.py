@@ -133,3 +133,30 @@ def test_the_predictor_records_what_it_serves(bundle_dir: Path, tmp_path: Path) 
     assert served["monthly_charges"].iloc[:5].tolist() == pytest.approx(
         [r["monthly_charges"] for r in rows]
     )
+
+
+def test_kserve_routes_record_too(bundle_dir: Path, tmp_path: Path) -> None:
+    """Through KServe's own preprocess -> predict hooks (lean_http off), with the v2 id."""
+    import asyncio
+
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    model = SlipwayPredictor("churn", bundle_dir, version="5", metrics_enabled=False)
+    model.load()
+    model.payload_log = from_settings(
+        "churn", "5", model.preprocessor.input_names, settings(tmp_path, sample_rate=1.0)
+    )
+    assert model.payload_log is not None
+    row = generate(1, seed=2).drop(columns=["churned"]).iloc[0].to_dict()
+    inputs = []
+    for name in model.preprocessor.input_names:
+        value = row[name]
+        datatype = "BYTES" if isinstance(value, str) else "FP64"
+        inputs.append(InferInput(name, [1], datatype, data=[value]))
+    request = InferRequest("churn", inputs, request_id="kserve-1")
+    batch = asyncio.run(model.preprocess(request))
+    model.predict(batch)
+    model.payload_log.close()
+    served = payloads.read_folder(tmp_path, "churn", "5")
+    assert list(served["request_id"]) == ["kserve-1"]
+    assert served["score"].iloc[0] == pytest.approx(float(batch.scores[0]))
