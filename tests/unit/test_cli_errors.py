@@ -38,6 +38,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "rollout start": (["--state-dir", "{tmp}/nostack"], "MLflow"),
     "rollout status": (["--state-dir", "{tmp}/corrupt"], "rollout.json"),
     "rollout abort": (["--state-dir", "{tmp}/corrupt"], "rollout.json"),
+    "rollout recover": (["--model", "m", "--state-dir", "{tmp}/a-file"], "a-file"),
     "workflow render": (["--check", "--root", "{tmp}/not-a-repo"], "not-a-repo"),
     "workflow run-local": (
         ["--data", "{tmp}/empty.csv", "--workflow", "slipway-drift-monitor"],
