@@ -244,7 +244,9 @@ def test_every_step_container_is_restricted_limited_and_pinned(
         }  # fmt: skip
         for kind in ("requests", "limits"):
             assert set(container["resources"][kind]) == {"cpu", "memory"}
-        assert container["envFrom"] == [{"configMapRef": {"name": "slipway-platform"}}]
+        assert container["envFrom"][0] == {"configMapRef": {"name": "slipway-platform"}}
+        # then the step's MLflow user (tests/workflows/test_workflow_identities.py)
+        assert [s["secretRef"]["optional"] for s in container["envFrom"][1:]] == [True]
         tmp = {v["name"]: v for v in template["volumes"]}["tmp"]
         assert "emptyDir" in tmp
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]

@@ -31,6 +31,7 @@ from hera.workflows import (
     Parameter,
     Resources,
     SecretEnv,
+    SecretEnvFrom,
     script,
 )
 from hera.workflows import models as m
@@ -53,6 +54,16 @@ IMAGE = f"ghcr.io/slipway-ml/slipway-trainer:{__version__}"
 PLATFORM_CONFIGMAP = "slipway-platform"  # the ml-workflows chart's settings for every step
 # The ml-workflows chart's ExternalSecret target (key `token`): a name, not a credential.
 GIT_TOKEN_SECRET = "git-token"  # noqa: S105
+# MLflow runs with basic auth on the cluster, and the pipeline and the rollout are separate
+# MLflow users (the mlflow chart's `auth`): each step takes its user's Secret (keys
+# MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD, from the ml-workflows chart's
+# `mlflowCredentials`). Optional, so a chart with the credentials off still starts pods; MLflow
+# then refuses them with 401, which names the problem.
+PIPELINE_CREDENTIALS = "mlflow-pipeline-credentials"  # a Secret's name
+ROLLOUT_CREDENTIALS = "mlflow-rollout-credentials"  # a Secret's name
+# The ServiceAccount the canary runs as: the serving Role (patch InferenceServices), and the
+# only one whose pods are meant to carry the rollout's MLflow user (it moves `champion`).
+ROLLOUT_SERVICE_ACCOUNT = "ml-rollout"
 RUN_AS = 10001
 # The only writable place in a step's pod (the root filesystem is read-only): temporary
 # files, Hera's output files, and the working directory, where the rollout keeps its state.
@@ -124,10 +135,11 @@ def _step(
     env: list[Env | SecretEnv] | None = None,
     volumes: list[EmptyDirVolume] | None = None,
     retry: bool = True,
+    credentials: str = PIPELINE_CREDENTIALS,
     **extra: Any,
 ) -> Callable[[Callable[..., Any]], Any]:
     """``@script`` with what every slipway step shares: image, runner, security, limits,
-    the retry of transient errors (``retry``)."""
+    the retry of transient errors (``retry``), the MLflow user's Secret (``credentials``)."""
     if retry:
         extra["retry_strategy"] = RETRY
     return script(
@@ -139,7 +151,10 @@ def _step(
             cpu_request=cpu[0], cpu_limit=cpu[1], memory_request=memory[0], memory_limit=memory[1]
         ),
         env=[MODEL_NAME_ENV, NO_PROGRESS_ENV, WORKFLOW_NAME_ENV, *(env or [])],
-        env_from=[ConfigMapEnvFrom(name=PLATFORM_CONFIGMAP)],
+        env_from=[
+            ConfigMapEnvFrom(name=PLATFORM_CONFIGMAP),
+            SecretEnvFrom(name=credentials, optional=True),
+        ],
         volumes=[
             EmptyDirVolume(name="tmp", mount_path=SCRATCH, size_limit=m.Quantity("2Gi")),
             *(volumes or []),
@@ -372,6 +387,8 @@ ROLLOUT_ENV: list[Env | SecretEnv] = [
     env=ROLLOUT_ENV,
     synchronization=MODEL_MUTEX,
     annotations=NEVER_CACHED,
+    credentials=ROLLOUT_CREDENTIALS,
+    service_account_name=ROLLOUT_SERVICE_ACCOUNT,
 )
 def canary(
     model_version: Annotated[str, Parameter(name="model-version")],
@@ -461,6 +478,10 @@ def pick_best(
     env=ROLLOUT_ENV,
     synchronization=MODEL_MUTEX,
     annotations=NEVER_CACHED,
+    # It rolls back an unfinished canary (the serving Role) and marks the pipeline's run
+    # FAILED (the pipeline's MLflow user: the rollout's may not write runs). A rollback
+    # never moves `champion`, so the pipeline's user is enough for its version tags.
+    service_account_name=ROLLOUT_SERVICE_ACCOUNT,
 )
 def on_exit(
     status: Annotated[str, Parameter(description="The workflow's status: Succeeded, Failed.")],
