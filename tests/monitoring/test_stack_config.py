@@ -63,3 +63,29 @@ def test_the_config_check_can_fail(tmp_path: Path) -> None:
     path = tmp_path / "alertmanager.yml"
     path.write_text(json.dumps(config))
     assert check("amtool", "check-config", str(path)).returncode != 0
+
+
+@pytest.mark.integration
+def test_a_running_prometheus_is_pointed_at_the_monitoring_services(tmp_path: Path) -> None:
+    """A stack started without monitoring, then `up` again: the running Prometheus reloads a
+    config that scrapes the Pushgateway and alerts the Alertmanager (real servers)."""
+    import httpx
+
+    from slipway.local.stack import ALERTMANAGER, PROMETHEUS, PUSHGATEWAY, LocalStack
+
+    for tool in ("prometheus", "prometheus-pushgateway", "prometheus-alertmanager"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    stack = LocalStack(tmp_path / "state")
+    try:
+        first = stack.up(s3=False, monitoring=False)
+        assert PUSHGATEWAY not in first
+        prometheus = first[PROMETHEUS]
+        services = stack.up(s3=False)
+        assert services[PROMETHEUS].pid == prometheus.pid  # the same server, reloaded
+        loaded = httpx.get(f"{prometheus.url}/api/v1/status/config", timeout=10).json()
+        yaml = loaded["data"]["yaml"]
+        assert services[PUSHGATEWAY].url.removeprefix("http://") in yaml
+        assert services[ALERTMANAGER].url.removeprefix("http://") in yaml
+    finally:
+        stack.down()

@@ -299,6 +299,23 @@ def install_rules(state_dir: Path, source: Path) -> list[Path]:
     return [target / path.name for path in files]
 
 
+def write_prometheus_config(
+    state_dir: Path, scrape_interval: float, pushgateway: str | None, alertmanager: str | None
+) -> Path:
+    """Write ``prometheus/prometheus.yml`` (see ``prometheus_config``); returns its path."""
+    root = state_dir / PROMETHEUS
+    targets = root / "targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    rules = state_dir / LOCAL_RULES_DIR
+    rules.mkdir(parents=True, exist_ok=True)
+    config = root / "prometheus.yml"
+    config.write_text(
+        prometheus_config(targets, scrape_interval, pushgateway, alertmanager, rules),
+        encoding="utf-8",
+    )
+    return config
+
+
 def start_prometheus(
     state_dir: Path,
     scrape_interval: float = 1.0,
@@ -312,15 +329,7 @@ def start_prometheus(
             "the `prometheus` binary is not on PATH (Debian: apt-get install prometheus)"
         )
     root = state_dir / PROMETHEUS
-    targets = root / "targets"
-    targets.mkdir(parents=True, exist_ok=True)
-    config = root / "prometheus.yml"
-    rules = state_dir / LOCAL_RULES_DIR
-    rules.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        prometheus_config(targets, scrape_interval, pushgateway, alertmanager, rules),
-        encoding="utf-8",
-    )
+    config = write_prometheus_config(state_dir, scrape_interval, pushgateway, alertmanager)
     port = free_port()
     return start(
         PROMETHEUS,
@@ -560,9 +569,19 @@ class LocalStack:
                     services[S3] = s3_start.result()
                     self._write(services)
             if monitoring and prometheus:  # what they feed and alert on is Prometheus
+                before = set(services)
                 self._start_monitoring(services, receiver)
                 if rules_source is not None and rules_source.is_dir():
                     install_rules(self.state_dir, rules_source)
+                if PROMETHEUS in services and set(services) - before:
+                    # A Prometheus from before the monitoring services: point it at them.
+                    write_prometheus_config(
+                        self.state_dir,
+                        scrape_interval,
+                        services[PUSHGATEWAY].url,
+                        services[ALERTMANAGER].url,
+                    )
+                    httpx.post(f"{services[PROMETHEUS].url}/-/reload", timeout=30.0)
             if prometheus and PROMETHEUS not in services:
                 push = services.get(PUSHGATEWAY)
                 alerts = services.get(ALERTMANAGER)
