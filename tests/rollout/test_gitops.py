@@ -248,3 +248,23 @@ def test_the_branch_target_commits_onto_the_base_branch(monkeypatch: pytest.Monk
 def test_a_github_target_needs_a_repository() -> None:
     with pytest.raises(ValueError, match=r"needs gitops\.github_repo"):
         GitOpsSettings(target="pull_request")
+
+
+def test_an_incomplete_promotion_after_github_5xx_reads_as_transient_to_the_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The canary step's runner (slipway.workflow.transient) exits 75 for it, so Argo's
+    # retryStrategy reruns the step, whose recovery finishes the promotion.
+    from slipway.rollout.promotion import PromotionIncomplete
+    from slipway.workflow.transient import is_transient as step_is_transient
+
+    github = FakeGitHub("acme/platform", {"argocd/values/prod/model-serving.yaml": VALUES})
+    monkeypatch.setenv("SLIPWAY_TEST_GH_TOKEN", "t0ken")
+    with github.serving() as url:
+        github.fail_next = [502]
+        with pytest.raises(GitOpsError) as caught:
+            GitOpsRecorder(_github_settings(url)).record(PROMOTED, "passed")
+    with pytest.raises(PromotionIncomplete) as incomplete:
+        raise PromotionIncomplete("churn-classifier", "git", caught.value) from caught.value
+    assert step_is_transient(incomplete.value)
+    assert not step_is_transient(GitOpsError("the values file lists no model named 'x'"))

@@ -47,9 +47,15 @@ log = logging.getLogger(__name__)
 
 
 class GitHubUnavailable(GitOpsError):
-    """GitHub did not answer, or answered 5xx or 429: trying again may work."""
+    """GitHub did not answer, or answered 5xx or 429: trying again may work. ``response``
+    (the HTTP answer, when there was one) lets a workflow step's runner see the status and
+    exit as a transient failure, so that Argo retries the step too."""
 
     transient = True
+
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 @dataclass(frozen=True)
@@ -220,12 +226,10 @@ class GitHub:
         if missing_ok and response.status_code == 404:
             return None
         if response.status_code >= 400:
-            kind = (
-                GitHubUnavailable
-                if response.status_code >= 500 or response.status_code == 429
-                else GitOpsError
-            )
-            raise kind(f"GitHub {method} {path}: HTTP {response.status_code} {response.text[:300]}")
+            message = f"GitHub {method} {path}: HTTP {response.status_code} {response.text[:300]}"
+            if response.status_code >= 500 or response.status_code == 429:
+                raise GitHubUnavailable(message, response)
+            raise GitOpsError(message)
         return response.json()
 
     def _branch_sha(self, branch: str) -> str | None:
