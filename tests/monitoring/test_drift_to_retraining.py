@@ -54,7 +54,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float, logs: Path) ->
 def runtime(tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(
-        "SLIPWAY_ALERT_RULES", str(repo_root / "charts/platform-monitoring/files/rules")
+        "SLIPWAY_ALERT_RULES", str(repo_root / "charts/platform-monitoring/files/local")
     )
     train, reference = tmp_path / "train.csv", tmp_path / "reference.csv"
     tables.write_table(synthetic.generate(2000, seed=1), train)

@@ -24,7 +24,7 @@ pushes to and Prometheus scrapes (``honor_labels``); Debian's Alertmanager (clus
 on loopback), which Prometheus sends alerts to and which delivers them to slipway's
 receiver (slipway.monitoring.receiver: retraining from an alert) when the stack is given
 its command; and the alert rules of ``prometheus/rules/*.yaml`` (``LOCAL_RULES_DIR``),
-copied there from ``rules_source`` (the charts' rule files, the same the cluster loads).
+copied there from ``rules_source`` (``RULES_SOURCE``: the charts' rules for one machine).
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ RECEIVER = "alert-receiver"
 S3 = "s3"
 #: Where the local Prometheus reads its alert rules, under the state folder.
 LOCAL_RULES_DIR = Path(PROMETHEUS) / "rules"
-#: The rule files the local stack loads from a checkout (the charts' files).
-RULES_SOURCE = Path("charts/platform-monitoring/files/rules")
+#: The rule files the local stack loads from a checkout: the charts' rules made for one
+#: machine (SLO, serving, drift; not the cluster-only ones, whose absent() would fire).
+RULES_SOURCE = Path("charts/platform-monitoring/files/local")
 #: The path of slipway's receiver that Alertmanager posts to.
 RECEIVER_PATH = "/alerts"
 DATASETS_BUCKET = "slipway-datasets"
