@@ -160,3 +160,12 @@ def test_kserve_routes_record_too(bundle_dir: Path, tmp_path: Path) -> None:
     served = payloads.read_folder(tmp_path, "churn", "5")
     assert list(served["request_id"]) == ["kserve-1"]
     assert served["score"].iloc[0] == pytest.approx(float(batch.scores[0]))
+
+
+def test_numpy_scalars_in_rows_are_recorded_as_numbers(tmp_path: Path) -> None:
+    """Binary tensors give rows of numpy scalars; they are written as plain JSON numbers."""
+    log = PayloadLog("m", "1", COLUMNS, settings(tmp_path, sample_rate=1.0))
+    log.record([[np.float32(1.5), np.str_("x")]], np.array([0.5]), "r")
+    log.close()
+    frame = payloads.read_folder(tmp_path, "m", "1")
+    assert frame["a"].tolist() == [1.5] and frame["b"].tolist() == ["x"]

@@ -115,6 +115,7 @@ class PayloadLog:
                             "scores": np.asarray(scores, dtype=float).tolist(),
                         },
                         separators=(",", ":"),
+                        default=_plain,
                     )
                 )
             handle = self._open()
@@ -160,6 +161,13 @@ class PayloadLog:
         self.flush()
         with self._lock:
             self._rotate()
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (a binary tensor's element) as its Python value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot record a {type(value).__name__}")
 
 
 def upload(path: Path, uri: str, model: str, version: str) -> str:
