@@ -7,6 +7,8 @@ traffic mechanism differs.
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ from fakes import FakeKubernetes
 from kubernetes import client as k8s
 from serving_support import MODEL, VALID, World
 
-from slipway.config import RolloutSettings
-from slipway.local.processes import Managed
+from slipway.config import RolloutSettings, fault_injection_config
+from slipway.local import processes
+from slipway.local.processes import Managed, free_port
 from slipway.registry import aliases
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.backends.kserve import A_DECISION, KServeBackend, model_of
@@ -136,6 +139,24 @@ def _controller(
     )  # fmt: skip
 
 
+def _serve_with_faults(world: World, version: str, error_rate: float, name: str) -> Managed:
+    """A predictor for ``version`` that fails ``error_rate`` of its requests, as
+    ``World.serve`` starts one, with a fault-injection config of its own (--config)."""
+    config = world.state / f"{name}-config.json"
+    config.write_text(json.dumps(fault_injection_config(None, error_rate, 0)))
+    port = free_port()
+    server = processes.start(
+        name,
+        [sys.executable, "-m", "slipway.serving", "--model-dir", str(world.model_dirs[version]),
+         "--model-name", MODEL, "--model-version", version, "--run-id", world.run_ids[version],
+         "--http-port", str(port), "--host", "127.0.0.1", "--config", str(config)],
+        port=port, health_path=f"/v2/models/{MODEL}/ready", log_dir=world.state / "logs",
+        timeout=120,
+    )  # fmt: skip
+    world.servers.append(server)
+    return server
+
+
 @pytest.mark.parametrize("faulty", [True, False], ids=["erroring-canary", "good-canary"])
 def test_kserve_mode_decides_through_promql(
     world: World,
@@ -148,9 +169,12 @@ def test_kserve_mode_decides_through_promql(
     champion_v, canary_v = world.versions[1], world.versions[0]
     client = world.client()
     aliases.promote(client, MODEL, champion_v, "test setup")
-    env = {"SLIPWAY_SERVING__FAULT_ERROR_RATE": "0.5"} if faulty else {}
     champion = world.serve(champion_v, name=f"kserve-mode-champion-{faulty}")
-    canary = world.serve(canary_v, env=env, name=f"kserve-mode-canary-{faulty}")
+    if faulty:
+        # Faults come from the canary's own config file only (never the environment).
+        canary = _serve_with_faults(world, canary_v, 0.5, f"kserve-mode-canary-{faulty}")
+    else:
+        canary = world.serve(canary_v, name=f"kserve-mode-canary-{faulty}")
     for server in (champion, canary):
         world.stack.register_target(server.name, server.port)
     backend = KServeBackend(

@@ -27,15 +27,19 @@ from typing import Any, Protocol
 
 import httpx
 
+from slipway.config import fault_injection_config
 from slipway.errors import StackError
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.state import STATE_FILE, FileStateStore
+from slipway.state_files import write_json
 
 log = logging.getLogger(__name__)
 
 CHAMPION, CANARY, ROUTER = "model-champion", "model-canary", "router"
 ABORT_FILE = "rollout.abort"
 DECISIONS_FILE = "rollout-decisions.jsonl"
+CANARY_CONFIG = "canary-config.json"  # the canary server's own config, when it injects faults
+FAULT_PREFIX = "SLIPWAY_SERVING__FAULT_"
 
 
 class RunningService(Protocol):
@@ -146,11 +150,34 @@ class LocalBackend:
     def _service(self, name: str) -> RunningService | None:
         return self.stack.services().get(name)
 
-    def _start_server(self, role: str, target: ModelVersion, env: dict[str, str]) -> RunningService:
+    def _canary_launch(self) -> tuple[Path | None, dict[str, str]]:
+        """The canary server's config and environment. Faults asked for (``canary_env``'s
+        SLIPWAY_SERVING__FAULT_* variables, from ``rollout start --fault-*``) go into a config
+        file of the canary's own: the environment cannot turn faults on (slipway.config)."""
+        faults = {k: v for k, v in self.canary_env.items() if k.startswith(FAULT_PREFIX)}
+        env = {k: v for k, v in self.canary_env.items() if k not in faults}
+        if not faults:
+            return self.config, env
+        data = fault_injection_config(
+            self.config,
+            float(faults.get(f"{FAULT_PREFIX}ERROR_RATE", 0)),
+            float(faults.get(f"{FAULT_PREFIX}LATENCY_MS", 0)),
+        )
+        path = self.stack.state_dir / CANARY_CONFIG
+        write_json(path, data)
+        return path, env
+
+    def _start_server(
+        self,
+        role: str,
+        target: ModelVersion,
+        env: dict[str, str],
+        config: Path | None = None,
+    ) -> RunningService:
         port = self.stack.free_port()
         managed = self.stack.start_service(
             role,
-            server_command(target, port, self.config),
+            server_command(target, port, config or self.config),
             port=port,
             health_path=f"/v2/models/{target.name}/ready",
             env=env,
@@ -240,7 +267,8 @@ class LocalBackend:
         if self._service(CANARY) is not None:
             self._stop(CANARY)  # left over from an interrupted rollout
         self.canary = canary
-        self._start_server(CANARY, canary, self.canary_env)
+        config, env = self._canary_launch()
+        self._start_server(CANARY, canary, env, config)
         self.set_canary_traffic(percent)
 
     def set_canary_traffic(self, percent: int) -> None:
