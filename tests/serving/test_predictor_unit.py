@@ -153,6 +153,9 @@ BAD_V2 = [
     (_v2([VALID], contract={"datatype": "FP32"}), 400, "contract"),
     (_v2([VALID], age={"datatype": ["INT64"]}), 400, "age"),  # unhashable: was a TypeError
     (_v2([VALID], age={"shape": [2]}), 400, "age"),
+    (_v2([VALID], age={"shape": [True]}), 400, "age"),  # true == 1: found by the fuzz
+    (_v2([VALID], age={"shape": [1, True]}), 400, "age"),
+    (_v2([VALID], age={"parameters": []}), 400, "parameters"),  # typed: an object
     (_v2([VALID], age={"data": [40, 41], "shape": [2]}), 400, "age"),
     (_v2([VALID], age={"name": "height"}), 400, "height"),
     (_v2([VALID], contract={"name": "region"}), 400, "region"),

@@ -162,6 +162,14 @@ class RequestValidator:
                     name,
                 )
             data, shape = tensor.get("data"), tensor.get("shape")
+            if type(shape) is not list or not all(type(d) is int for d in shape):
+                # Typed strictly: true == 1 in Python, so [true, 1] would pass for [1, 1].
+                raise RequestError(
+                    400,
+                    f"inputs[{k}] ({name}): shape must be a list of integers, got "
+                    f"{describe(shape)}",
+                    name,
+                )
             if type(data) is not list:
                 raise RequestError(400, f"inputs[{k}] ({name}): data must be a list", name)
             if data and type(data[0]) is list:
