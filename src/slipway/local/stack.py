@@ -57,7 +57,9 @@ S3 = "s3"
 LOCAL_RULES_DIR = Path(PROMETHEUS) / "rules"
 #: The rule files the local stack loads from a checkout: the charts' rules made for one
 #: machine (SLO, serving, drift; not the cluster-only ones, whose absent() would fire).
-RULES_SOURCE = Path("charts/platform-monitoring/files/local")
+#: Found from this file (src/slipway/local/ in the checkout), not the working directory, so
+#: a command run from elsewhere loads the same rules; outside a checkout it is absent.
+RULES_SOURCE = Path(__file__).resolve().parents[3] / "charts/platform-monitoring/files/local"
 #: The path of slipway's receiver that Alertmanager posts to.
 RECEIVER_PATH = "/alerts"
 DATASETS_BUCKET = "slipway-datasets"
