@@ -202,7 +202,7 @@ def test_healthcheck_fails_without_a_server(container: Container) -> None:
         # payload recording and its upload of closed files to the datasets bucket
         ("slipway.serving.payload_log", True),
         ("boto3", True),
-    ],  # fmt: skip
+    ],
 )
 def test_carries_no_torch_mlflow_or_training_code(
     built_images: dict[str, Any], module: str, present: bool
