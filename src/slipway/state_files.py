@@ -37,13 +37,28 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _mode_for(path: Path) -> int:
+    # mkstemp makes its file 0600; the result keeps the mode of the file it replaces, or gets
+    # what a plain open() would give (0666 less the umask), so a data file stays readable by
+    # the user a container step runs as.
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` all at once. On failure (a full disk), the old content
-    stays and no temporary file is left behind."""
+    stays and no temporary file is left behind. The file keeps its mode (a new one gets the
+    umask's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

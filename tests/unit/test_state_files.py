@@ -83,3 +83,21 @@ def _try_lock(path: str) -> None:
             raise SystemExit(0)
     except TimeoutError as exc:
         raise SystemExit(3 if "stack.json.lock" in str(exc) else 4) from None
+
+
+def test_a_new_file_gets_the_umasks_mode_and_a_replaced_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """mkstemp's 0600 must not leak: a data file is read by a container step's own user."""
+    old_umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "train.csv"
+        state_files.write_atomic(fresh, b"a,b\n")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "secret.json"
+        kept.write_bytes(b"{}")
+        kept.chmod(0o600)
+        state_files.write_json(kept, {"x": 1})
+        assert kept.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_umask)
