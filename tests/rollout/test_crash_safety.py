@@ -386,3 +386,20 @@ def test_state_is_written_before_the_canary_gets_traffic(world: SimpleNamespace)
     assert [(s["phase"], s["traffic"]) for s in seen] == [
         ("running", 10), ("running", 50), ("running", 100),
     ]  # fmt: skip
+
+
+def test_an_interrupt_during_promotion_is_not_retried() -> None:
+    from slipway.rollout.promotion import is_transient
+    from slipway.rollout.signals import Terminated
+
+    calls = []
+
+    def promote() -> None:
+        calls.append(1)
+        raise Terminated(15)
+
+    with pytest.raises(Terminated):
+        retrying(FAST, sleep=lambda s: None)(promote)
+    assert calls == [1]
+    assert not is_transient(KeyboardInterrupt())
+    assert is_transient(ConnectionError("refused"))

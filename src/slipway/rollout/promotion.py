@@ -78,7 +78,8 @@ def is_transient(exc: BaseException) -> bool:
     ``transient``); yes for the rest (connections, API servers, MLflow answering 5xx)."""
     if isinstance(exc, GitOpsError):
         return bool(getattr(exc, "transient", False))
-    return not isinstance(exc, ConfigError)
+    # Never an interrupt (SIGTERM's Terminated, Ctrl-C): the process is asked to go.
+    return isinstance(exc, Exception) and not isinstance(exc, ConfigError)
 
 
 Retry = Callable[[Callable[[], T]], T]
