@@ -335,7 +335,7 @@ def test_roll_back_unfinished_from_settings_alone(
     assert _champion(world) == "3"
 
 
-def test_a_new_start_refuses_while_the_owner_runs_here() -> None:
+def test_the_recovery_plan_for_each_state() -> None:
     import os
     import socket
 
