@@ -6,6 +6,7 @@ training workflow); everything else is the real receiver on a loopback port.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,4 +158,24 @@ def test_bad_payloads_and_routes(app: tuple[str, Receiver, Recorder]) -> None:
     assert "Alertmanager" in response.json()["error"]
     assert httpx.post(f"{url}/nowhere", json={}, timeout=10).status_code == 404
     assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+    assert recorder.jobs == []
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3"])
+def test_a_bad_content_length_gets_a_400_not_a_dropped_connection(
+    app: tuple[str, Receiver, Recorder], length: str
+) -> None:
+    """Raw HTTP, as a hostile client sends it: httpx would refuse to send such a header."""
+    url, _, recorder = app
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(
+            f"POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}".encode()
+        )
+        chunks = []
+        while chunk := conn.recv(65536):  # the receiver closes the connection after it
+            chunks.append(chunk)
+        answer = b"".join(chunks).decode()
+    assert answer.startswith("HTTP/1.0 400") or answer.startswith("HTTP/1.1 400"), answer
+    assert "Content-Length" in answer.split("\r\n\r\n", 1)[1]
     assert recorder.jobs == []

@@ -206,7 +206,17 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             if self.path != "/alerts":
                 self._answer(HTTPStatus.NOT_FOUND, {"error": f"no route {self.path}"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = self.headers.get("Content-Length") or "0"
+            # int() alone would raise on "abc" (the connection closed with no answer) and
+            # take "-5", which makes read() wait for the client to hang up.
+            if not raw_length.isdigit():
+                self.close_connection = True
+                self._answer(
+                    HTTPStatus.BAD_REQUEST,
+                    {"error": f"Content-Length: {raw_length!r} is not a non-negative integer"},
+                )
+                return
+            length = int(raw_length)
             if length > MAX_BODY:
                 self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
                 return
