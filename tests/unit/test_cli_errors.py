@@ -40,6 +40,12 @@ CASES: dict[str, tuple[list[str], str]] = {
     "rollout abort": (["--state-dir", "{tmp}/corrupt"], "rollout.json"),
     "rollout recover": (["--model", "m", "--state-dir", "{tmp}/a-file"], "a-file"),
     "workflow render": (["--check", "--root", "{tmp}/not-a-repo"], "not-a-repo"),
+    "workflow evict-cache": (["--step", "../../etc", "--state-dir", "{tmp}/nostack"], "../../etc"),
+    "workflow submit": (["-p", "data=s3://b/k"], "argo.server"),
+    "workflow status": (["wf-1"], "argo.server"),
+    "workflow logs": (["wf-1"], "argo.server"),
+    "drift check": (["--state-dir", "{tmp}/a-file"], "a-file"),
+    "drift receiver": (["--state-dir", "{tmp}/a-file"], "a-file"),
     "workflow run-local": (
         ["--data", "{tmp}/empty.csv", "--workflow", "slipway-drift-monitor"],
         "--reference",

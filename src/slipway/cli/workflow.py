@@ -164,8 +164,20 @@ def evict_cache(
     state_dir: StateOpt = None,
 ) -> None:
     """Remove entries from the local step cache, so that those steps run again."""
+    from slipway.errors import WorkflowError
     from slipway.workflow import local_run
+    from slipway.workflow.definitions import all_workflows
 
+    if step is not None:
+        # A typo would otherwise evict nothing and say so quietly; a path would reach
+        # outside the cache folder.
+        known: set[str] = set()
+        for workflow in all_workflows():
+            spec = workflow.build().spec
+            spec = getattr(spec, "workflow_spec", spec)  # a CronWorkflow wraps its spec
+            known |= {t.name for t in getattr(spec, "templates", None) or [] if t.name}
+        if step not in known:
+            raise WorkflowError(f"--step {step!r}: no such template; one of {sorted(known)}")
     removed = local_run.step_cache(runtime(config, state_dir)).evict(step)
     typer.echo(f"removed {removed} cached step result(s)")
 
