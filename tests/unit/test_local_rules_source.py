@@ -15,5 +15,5 @@ def test_rules_source_does_not_depend_on_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert RULES_SOURCE.is_absolute()
-    assert RULES_SOURCE == repo_root / "charts/platform-monitoring/files/local"
+    assert repo_root / "charts/platform-monitoring/files/local" == RULES_SOURCE
     assert [p.name for p in RULES_SOURCE.glob("*.yaml")] == ["rules.yaml"]
