@@ -310,6 +310,26 @@ class RolloutSettings(_Section):
         "make tiny latencies too coarse to divide).",
     )
     max_p99_ms: float = Field(500, gt=0, description="Absolute bound on the canary's p99.")
+    confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="Confidence at which the canary's error rate must be shown higher than the "
+        "champion's (one-sided Fisher's exact test) before it counts as a breach.",
+    )
+    max_score_psi: float | None = Field(
+        0.25,
+        gt=0,
+        description="Largest PSI of the canary's prediction scores against the champion's; "
+        "none: the score gate is off.",
+    )
+    min_score_samples: int = Field(
+        50, ge=1, description="Scores each side needs before their distributions are compared."
+    )
+    dry_run: list[Literal["error_rate", "latency", "scores"]] = Field(
+        default_factory=list,
+        description="Metrics measured and recorded but never acted on.",
+    )
     prometheus_url: str | None = Field(
         None, description="Prometheus HTTP API; none: the local stack's."
     )
