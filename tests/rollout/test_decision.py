@@ -1,12 +1,27 @@
-"""The rollout's decision rules against a table of metric scenarios (no I/O)."""
+"""The rollout's decision rules against a table of metric scenarios (no I/O).
+
+Every outcome is here: pass, each kind of fail (error rate, p99 ratio, p99 bound, scores),
+each kind of inconclusive (too few requests, no data, a NaN p99, too few scores), the
+inconclusive limit, the minimum sample of a breach and the per-metric dry run.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import pytest
 
-from slipway.rollout.analysis import Action, Snapshot, Stats, Thresholds, find_breach, judge_window
+from slipway.rollout.analysis import (
+    Action,
+    Outcome,
+    Snapshot,
+    Stats,
+    Thresholds,
+    find_breach,
+    judge_window,
+)
 
 T = Thresholds(
     min_requests=50,
@@ -15,12 +30,21 @@ T = Thresholds(
     p99_ratio_floor_ms=10.0,
     max_p99_ms=500.0,
     max_extensions=2,
+    confidence=0.95,
+    max_score_psi=0.25,
+    min_score_samples=50,
 )
 NAN = math.nan
+# Score histograms over ten buckets: the champion's, a near copy, and a shifted one.
+CHAMPION_SCORES = (5.0, 10, 20, 40, 80, 80, 40, 20, 10, 5)
+SIMILAR_SCORES = (6.0, 9, 21, 41, 78, 79, 42, 19, 10, 5)
+SHIFTED_SCORES = (80.0, 80, 40, 20, 10, 5, 5, 5, 5, 0)
 
 
-def s(requests: float, errors: float = 0, p99: float = 5.0) -> Stats:
-    return Stats(requests, errors, p99)
+def s(
+    requests: float, errors: float = 0, p99: float = 5.0, scores: tuple[float, ...] = ()
+) -> Stats:
+    return Stats(requests, errors, p99, scores)
 
 
 HEALTHY = s(1000, 2, 8.0)
@@ -37,12 +61,23 @@ SCENARIOS = [
         None,
         0,
         Action.ROLLBACK,
-        "error rate",
+        "Fisher p=",
     ),
     ("all canary requests fail", s(100, 100, 1.0), HEALTHY, None, 0, Action.ROLLBACK, "100.00%"),
+    # 3 errors in 60 is 5%, but not shown higher than 0.2% of the champion's at 95%? It is
+    # (p ~ 0.005); 1 in 60 is not: a single error in a small window does not roll back.
+    (
+        "one error in a small window is not significant",
+        s(60, 1, 8.0),
+        HEALTHY,
+        None,
+        0,
+        Action.PROMOTE,
+        "",
+    ),
     ("too few requests: extend", s(10, 0, 5.0), HEALTHY, None, 0, Action.EXTEND, "extended"),
     (
-        "too few, no data at all: extend",
+        "no data at all (Prometheus gap): extend",
         s(NAN, NAN, NAN),
         HEALTHY,
         None,
@@ -60,13 +95,31 @@ SCENARIOS = [
         "cannot judge",
     ),
     (
-        "too few requests, even with errors: extend",
-        s(49, 49, 5.0),
+        "a breach needs the minimum sample: extend",
+        s(49, 49, 900.0),
         HEALTHY,
         None,
         0,
         Action.EXTEND,
-        "",
+        "49 canary requests",
+    ),
+    (
+        "canary p99 NaN: inconclusive",
+        s(200, 0, NAN),
+        HEALTHY,
+        None,
+        0,
+        Action.EXTEND,
+        "latency: no canary latency data",
+    ),
+    (
+        "canary p99 NaN at the limit: roll back",
+        s(200, 0, NAN),
+        HEALTHY,
+        None,
+        2,
+        Action.ROLLBACK,
+        "inconclusive after 2",
     ),
     (
         "p99 ratio above the limit",
@@ -133,12 +186,21 @@ SCENARIOS = [
     ),
     (
         "no baseline at all: canary's own error rate",
-        s(200, 4, 8.0),
+        s(200, 10, 8.0),
         s(0, 0, NAN),
         None,
         0,
         Action.ROLLBACK,
-        "error rate",
+        "no baseline (binomial",
+    ),
+    (
+        "no baseline, an error rate not shown above the bound passes",
+        s(200, 4, 8.0),
+        s(0, 0, NAN),
+        None,
+        0,
+        Action.PROMOTE,
+        "",
     ),
     (
         "no baseline at all, clean canary passes",
@@ -158,7 +220,6 @@ SCENARIOS = [
         Action.PROMOTE,
         "",
     ),
-    ("canary p99 unknown: ratio skipped", s(200, 0, NAN), HEALTHY, None, 0, Action.PROMOTE, ""),
     (
         "several breaches are all named",
         s(200, 100, 700.0),
@@ -167,6 +228,51 @@ SCENARIOS = [
         0,
         Action.ROLLBACK,
         "above the bound",
+    ),
+    (
+        "similar scores pass",
+        s(300, 0, 8.0, SIMILAR_SCORES),
+        s(1000, 0, 8.0, CHAMPION_SCORES),
+        None,
+        0,
+        Action.PROMOTE,
+        "",
+    ),
+    (
+        "shifted scores fail",
+        s(300, 0, 8.0, SHIFTED_SCORES),
+        s(1000, 0, 8.0, CHAMPION_SCORES),
+        None,
+        0,
+        Action.ROLLBACK,
+        "PSI",
+    ),
+    (
+        "shifted scores against the previous baseline fail",
+        s(300, 0, 8.0, SHIFTED_SCORES),
+        s(0, 0, NAN),
+        s(1000, 0, 8.0, CHAMPION_SCORES),
+        0,
+        Action.ROLLBACK,
+        "PSI",
+    ),
+    (
+        "too few scores: inconclusive",
+        s(300, 0, 8.0, (1.0, 2, 3)),
+        s(1000, 0, 8.0, (10.0, 20, 30)),
+        None,
+        0,
+        Action.EXTEND,
+        "scores: 6 canary",
+    ),
+    (
+        "canary scores but no baseline's: inconclusive",
+        s(300, 0, 8.0, SIMILAR_SCORES),
+        s(0, 0, NAN),
+        None,
+        0,
+        Action.EXTEND,
+        "0 baseline scores",
     ),
 ]
 
@@ -191,6 +297,7 @@ def test_end_of_window_decision(
 def test_several_breaches_are_listed() -> None:
     decision = judge_window(Snapshot(s(200, 100, 700.0), HEALTHY), None, 0, T)
     assert len(decision.breaches) == 3
+    assert decision.outcome is Outcome.FAIL
 
 
 @pytest.mark.parametrize(
@@ -200,6 +307,7 @@ def test_several_breaches_are_listed() -> None:
         (s(60, 30, 5.0), Action.ROLLBACK),
         (s(60, 0, 5.0), Action.CONTINUE),  # never promotes before the window ends
         (s(60, 0, 800.0), Action.ROLLBACK),
+        (s(60, 0, NAN), Action.CONTINUE),  # inconclusive mid-window: keep watching
     ],
 )
 def test_mid_window_check_only_rolls_back(canary: Stats, expected: Action) -> None:
@@ -212,3 +320,62 @@ def test_baseline_is_carried_forward() -> None:
     later = judge_window(Snapshot(s(100), s(0, 0, NAN)), first.baseline, 0, T)
     assert later.baseline == HEALTHY
     assert later.to_dict()["action"] == "promote"
+
+
+@pytest.mark.parametrize(
+    ("metric", "canary"),
+    [
+        ("error_rate", s(200, 100, 8.0, SIMILAR_SCORES)),
+        ("latency", s(200, 0, 900.0, SIMILAR_SCORES)),
+        ("scores", s(300, 0, 8.0, SHIFTED_SCORES)),
+    ],
+)
+def test_a_dry_run_metric_is_measured_and_never_acts(metric: str, canary: Stats) -> None:
+    champion = s(1000, 0, 8.0, CHAMPION_SCORES)
+    acting = judge_window(Snapshot(canary, champion), None, 0, T)
+    assert acting.action is Action.ROLLBACK  # the negative: without dry run it rolls back
+    dry = dataclasses.replace(T, dry_run=frozenset({metric}))
+    decision = judge_window(Snapshot(canary, champion), None, 0, dry)
+    assert decision.action is Action.PROMOTE, decision.reason
+    (measured,) = [m for m in decision.measurements if m.metric == metric]
+    assert measured.dry_run and measured.outcome is Outcome.FAIL
+    assert find_breach(Snapshot(canary, champion), None, dry).action is Action.CONTINUE
+
+
+def test_a_dry_run_inconclusive_metric_does_not_hold_the_step() -> None:
+    canary = s(300, 0, NAN)
+    assert judge_window(Snapshot(canary, HEALTHY), None, 0, T).action is Action.EXTEND
+    dry = dataclasses.replace(T, dry_run=frozenset({"latency"}))
+    assert judge_window(Snapshot(canary, HEALTHY), None, 0, dry).action is Action.PROMOTE
+
+
+def test_the_decision_records_test_statistic_p_value_and_samples() -> None:
+    decision = judge_window(
+        Snapshot(s(1000, 22, 8.0, SIMILAR_SCORES), s(1000, 2, 8.0, CHAMPION_SCORES)), None, 0, T
+    )
+    record = json.loads(json.dumps(decision.to_dict()))  # JSON-safe: no NaN, no inf
+    by_metric = {m["metric"]: m for m in record["measurements"]}
+    assert set(by_metric) == {"error_rate", "latency", "scores"}
+    errors = by_metric["error_rate"]
+    assert errors["test"] == "fisher_exact" and errors["outcome"] == "fail"
+    assert errors["p_value"] < 0.05
+    assert errors["statistic"] > 1  # odds ratio: the canary errs more
+    assert (errors["canary_samples"], errors["baseline_samples"]) == (1000, 1000)
+    assert by_metric["latency"]["statistic"] == 1.0
+    assert by_metric["scores"]["test"] == "psi" and by_metric["scores"]["outcome"] == "pass"
+    assert record["outcome"] == "fail"
+
+
+def test_an_infinite_odds_ratio_is_recorded_as_a_word() -> None:
+    decision = judge_window(Snapshot(s(200, 100, 8.0), s(1000, 0, 8.0)), None, 0, T)
+    errors = decision.to_dict()["measurements"][0]
+    assert errors["statistic"] == "inf"
+    json.dumps(decision.to_dict(), allow_nan=False)
+
+
+def test_scores_gate_off() -> None:
+    off = dataclasses.replace(T, max_score_psi=None)
+    canary, champion = s(300, 0, 8.0, SHIFTED_SCORES), s(1000, 0, 8.0, CHAMPION_SCORES)
+    decision = judge_window(Snapshot(canary, champion), None, 0, off)
+    assert decision.action is Action.PROMOTE
+    assert [m.metric for m in decision.measurements] == ["error_rate", "latency"]

@@ -3,30 +3,47 @@
 Pure functions over plain values, no I/O, so that every rule is tested against a table of
 scenarios (tests/rollout/test_decision.py) and the controller only gathers numbers and acts.
 
-Rules, in order, for a canary window (``judge_window``):
-1. Too few canary requests to judge: EXTEND the window, or ROLLBACK once the step has been
-   extended ``max_extensions`` times (a canary that gets no traffic cannot be trusted).
-2. The canary's p99 above the absolute bound: ROLLBACK.
-3. The canary's error rate above the baseline's by more than the allowed increase: ROLLBACK.
-   The baseline is the champion in the same window, or when the champion had too few
-   requests there (at 100% it has none) the champion's last judged window; with no baseline
-   at all the canary's own error rate is held to the allowed increase.
-4. The canary's p99 above ``max_p99_ratio`` times the baseline's p99, both floored at
-   ``p99_ratio_floor_ms`` (a histogram cannot tell 0.4 ms from 0.9 ms apart, and doubling
-   a sub-millisecond latency harms nobody): ROLLBACK.
-5. Otherwise PROMOTE: the step passed (the controller moves to the next step, or, after
-   the last one, promotes the version).
+Each check measures three metrics, each with one of three outcomes (``Outcome``), as Argo
+Rollouts does: PASS, FAIL or INCONCLUSIVE.
 
-While a window is still running, ``find_breach`` applies rules 2-4 only, so that a breach rolls
-back at once instead of at the end of the window; it never promotes early.
+- ``error_rate``: the canary's server errors against the baseline's over the same window,
+  Fisher's exact test (slipway.rollout.statistics): FAIL when the canary errs more often at
+  the configured confidence *and* by more than ``max_error_rate_increase`` (a significant
+  but harmless difference does not roll back). With no baseline, a binomial test of the
+  canary's rate against ``max_error_rate_increase``.
+- ``latency``: the canary's p99 above ``max_p99_ms``, or above ``max_p99_ratio`` times the
+  baseline's p99 over the same window, both floored at ``p99_ratio_floor_ms`` (a histogram
+  cannot tell 0.4 ms from 0.9 ms apart): FAIL.
+- ``scores``: the population stability index of the canary's prediction scores against the
+  baseline's (the predictor's ``slipway_prediction_score`` histogram) above
+  ``max_score_psi``: FAIL. A model that exports no scores on either side passes it.
+
+The baseline is the champion in the same window, or when the champion had too few requests
+there (at 100% it has none) the champion's last judged window.
+
+A metric is INCONCLUSIVE, never a pass and never a breach, when it cannot be judged: no data
+(a Prometheus gap, NaN), fewer than ``min_requests`` canary requests (a breach needs a
+minimum sample), too few scores. A metric named in ``dry_run`` is measured and recorded but
+never acts.
+
+The step's outcome: FAIL if any acting metric fails, else INCONCLUSIVE if any is, else PASS.
+At the end of a window (``judge_window``) PASS promotes the step, FAIL rolls back, and
+INCONCLUSIVE holds the step for another window (EXTEND) until ``max_extensions``
+consecutive inconclusive windows, then rolls back with that reason. While a window runs,
+``find_breach`` rolls back on FAIL only; it never promotes early.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from slipway.rollout import statistics
+
+METRICS = ("error_rate", "latency", "scores")
 
 
 class Action(StrEnum):
@@ -34,6 +51,12 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     EXTEND = "extend"
     CONTINUE = "continue"  # mid-window: nothing wrong yet, keep watching
+
+
+class Outcome(StrEnum):
+    PASS = "pass"  # noqa: S105  (an outcome, not a password)
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,10 @@ class Thresholds:
     p99_ratio_floor_ms: float
     max_p99_ms: float
     max_extensions: int
+    confidence: float = 0.95
+    max_score_psi: float | None = 0.25
+    min_score_samples: int = 50
+    dry_run: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -54,20 +81,30 @@ class Thresholds:
             p99_ratio_floor_ms=settings.p99_ratio_floor_ms,
             max_p99_ms=settings.max_p99_ms,
             max_extensions=settings.max_extensions,
+            confidence=settings.confidence,
+            max_score_psi=settings.max_score_psi,
+            min_score_samples=settings.min_score_samples,
+            dry_run=frozenset(settings.dry_run),
         )
 
 
 @dataclass(frozen=True)
 class Stats:
-    """One side (canary or champion) over one window. NaN where Prometheus had no data."""
+    """One side (canary or champion) over one window. NaN where Prometheus had no data.
+    ``scores``: prediction scores per histogram bucket (not cumulative); empty when none."""
 
     requests: float
     errors: float
     p99_ms: float
+    scores: tuple[float, ...] = ()
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests > 0 else math.nan
+
+    @property
+    def score_count(self) -> float:
+        return sum(self.scores)
 
 
 @dataclass(frozen=True)
@@ -77,16 +114,59 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """One metric at one check: its outcome, the test, the statistic and the samples."""
+
+    metric: str
+    outcome: Outcome
+    reason: str
+    test: str = ""
+    statistic: float = math.nan
+    p_value: float = math.nan
+    canary_samples: float = math.nan
+    baseline_samples: float = math.nan
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "test": self.test,
+            "statistic": _finite(self.statistic),
+            "p_value": _finite(self.p_value),
+            "canary_samples": _finite(self.canary_samples),
+            "baseline_samples": _finite(self.baseline_samples),
+            "dry_run": self.dry_run,
+        }
+
+
+@dataclass(frozen=True)
 class Decision:
     action: Action
     reason: str
     breaches: tuple[str, ...] = field(default=())
     baseline: Stats | None = None
+    outcome: Outcome | None = None
+    measurements: tuple[Measurement, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["action"] = self.action.value
-        return out
+        return {
+            "action": self.action.value,
+            "reason": self.reason,
+            "breaches": list(self.breaches),
+            "outcome": self.outcome.value if self.outcome else None,
+            "measurements": [m.to_dict() for m in self.measurements],
+        }
+
+
+def _finite(value: float) -> float | str | None:
+    # JSON has no NaN; an infinite odds ratio (no champion errors) is kept as a word.
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return round(value, 6)
 
 
 def baseline_of(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Stats | None:
@@ -97,70 +177,192 @@ def baseline_of(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> St
     return previous
 
 
-def _breaches(canary: Stats, baseline: Stats | None, t: Thresholds) -> list[str]:
-    found = []
-    if not math.isnan(canary.p99_ms) and canary.p99_ms > t.max_p99_ms:
-        found.append(f"canary p99 {canary.p99_ms:.1f} ms is above the bound {t.max_p99_ms:g} ms")
-    base_rate = baseline.error_rate if baseline is not None else 0.0
-    if math.isnan(base_rate):
-        base_rate = 0.0
-    rate = canary.error_rate
-    if not math.isnan(rate) and rate - base_rate > t.max_error_rate_increase:
-        found.append(
-            f"canary error rate {rate:.2%} exceeds the baseline's {base_rate:.2%} by more "
-            f"than {t.max_error_rate_increase:.2%}"
+def _sample_gap(canary: Stats, t: Thresholds) -> str | None:
+    """Why the canary's window cannot be judged at all, or None."""
+    if math.isnan(canary.requests):
+        return "no canary request data (a Prometheus gap)"
+    if canary.requests < t.min_requests:
+        return f"{canary.requests:.0f} canary requests, {t.min_requests} needed"
+    return None
+
+
+def _error_rate(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement:
+    name, alpha = "error_rate", 1.0 - t.confidence
+    gap = _sample_gap(canary, t)
+    if gap is None and math.isnan(canary.errors):
+        gap = "no canary error data (a Prometheus gap)"
+    if gap is not None:
+        return Measurement(name, Outcome.INCONCLUSIVE, gap, canary_samples=canary.requests)
+    n, k = round(canary.requests), min(round(canary.errors), round(canary.requests))
+    rate = k / n
+    usable = (
+        baseline is not None
+        and not math.isnan(baseline.errors)
+        and baseline.requests >= t.min_requests
+    )
+    if baseline is not None and usable:
+        bn = round(baseline.requests)
+        bk = min(round(baseline.errors), bn)
+        base_rate = bk / bn
+        result = statistics.error_rate_test(k, n, bk, bn)
+        worse = result.p_value < alpha and rate - base_rate > t.max_error_rate_increase
+        reason = (
+            f"canary error rate {rate:.2%} against the baseline's {base_rate:.2%} "
+            f"(Fisher p={result.p_value:.3g}, limit +{t.max_error_rate_increase:.2%} at "
+            f"{t.confidence:.0%})"
         )
-    if baseline is not None and not math.isnan(canary.p99_ms) and not math.isnan(baseline.p99_ms):
+        if worse:
+            reason = (
+                f"canary error rate {rate:.2%} exceeds the baseline's {base_rate:.2%} by more "
+                f"than {t.max_error_rate_increase:.2%} (Fisher p={result.p_value:.3g} < "
+                f"{alpha:.3g})"
+            )
+        return Measurement(
+            name, Outcome.FAIL if worse else Outcome.PASS, reason, result.test,
+            result.statistic, result.p_value, n, bn,
+        )  # fmt: skip
+    result = statistics.error_rate_vs_bound(k, n, t.max_error_rate_increase)
+    worse = result.p_value < alpha and rate > t.max_error_rate_increase
+    verb = "exceeds" if worse else "is within"
+    reason = (
+        f"canary error rate {rate:.2%} {verb} the bound {t.max_error_rate_increase:.2%} with no "
+        f"baseline (binomial p={result.p_value:.3g})"
+    )
+    return Measurement(
+        name, Outcome.FAIL if worse else Outcome.PASS, reason, result.test, result.statistic,
+        result.p_value, n,
+    )  # fmt: skip
+
+
+def _latency(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement:
+    name = "latency"
+    gap = _sample_gap(canary, t)
+    if gap is None and math.isnan(canary.p99_ms):
+        gap = "no canary latency data (a Prometheus gap)"
+    if gap is not None:
+        return Measurement(name, Outcome.INCONCLUSIVE, gap, canary_samples=canary.requests)
+    found = []
+    if canary.p99_ms > t.max_p99_ms:
+        found.append(f"canary p99 {canary.p99_ms:.1f} ms is above the bound {t.max_p99_ms:g} ms")
+    ratio, base_n = math.nan, math.nan
+    if baseline is not None and not math.isnan(baseline.p99_ms):
         floor = t.p99_ratio_floor_ms
         ratio = max(canary.p99_ms, floor) / max(baseline.p99_ms, floor, 1e-9)
+        base_n = baseline.requests
         if ratio > t.max_p99_ratio:
             found.append(
                 f"canary p99 {canary.p99_ms:.1f} ms is {ratio:.2f}x the baseline's "
                 f"{baseline.p99_ms:.1f} ms (limit {t.max_p99_ratio:g}x)"
             )
-    return found
+    reason = "; ".join(found) or f"canary p99 {canary.p99_ms:.1f} ms within bounds"
+    return Measurement(
+        name, Outcome.FAIL if found else Outcome.PASS, reason, "p99_ratio", ratio,
+        canary_samples=canary.requests, baseline_samples=base_n,
+    )  # fmt: skip
+
+
+def _scores(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement | None:
+    if t.max_score_psi is None:
+        return None
+    name = "scores"
+    base_scores = baseline.scores if baseline is not None else ()
+    gap = _sample_gap(canary, t)
+    if gap is not None:
+        return Measurement(name, Outcome.INCONCLUSIVE, gap, canary_samples=canary.score_count)
+    if canary.score_count <= 0 and sum(base_scores) <= 0:
+        return Measurement(name, Outcome.PASS, "no prediction scores exported on either side")
+    n, bn = canary.score_count, sum(base_scores)
+    if n < t.min_score_samples or bn < t.min_score_samples:
+        return Measurement(
+            name, Outcome.INCONCLUSIVE,
+            f"{n:.0f} canary and {bn:.0f} baseline scores, {t.min_score_samples} needed each",
+            canary_samples=n, baseline_samples=bn,
+        )  # fmt: skip
+    try:
+        index = statistics.psi(base_scores, canary.scores)
+    except ValueError as exc:
+        return Measurement(name, Outcome.INCONCLUSIVE, f"score histograms: {exc}")
+    worse = index > t.max_score_psi
+    reason = (
+        f"canary score distribution PSI {index:.3f} against the baseline's "
+        f"({'above' if worse else 'within'} {t.max_score_psi:g})"
+    )
+    return Measurement(
+        name, Outcome.FAIL if worse else Outcome.PASS, reason, "psi", index,
+        canary_samples=n, baseline_samples=bn,
+    )  # fmt: skip
+
+
+def measure(snapshot: Snapshot, baseline: Stats | None, t: Thresholds) -> tuple[Measurement, ...]:
+    """Every metric at one check, each marked dry run where configured."""
+    found = [
+        _error_rate(snapshot.canary, baseline, t),
+        _latency(snapshot.canary, baseline, t),
+        _scores(snapshot.canary, baseline, t),
+    ]
+    return tuple(
+        Measurement(**{**vars(m), "dry_run": m.metric in t.dry_run}) for m in found if m is not None
+    )
+
+
+def verdict(measurements: Iterable[Measurement]) -> Outcome:
+    acting = [m.outcome for m in measurements if not m.dry_run]
+    if Outcome.FAIL in acting:
+        return Outcome.FAIL
+    if Outcome.INCONCLUSIVE in acting:
+        return Outcome.INCONCLUSIVE
+    return Outcome.PASS
+
+
+def _named(measurements: Iterable[Measurement], outcome: Outcome) -> list[Measurement]:
+    return [m for m in measurements if m.outcome is outcome and not m.dry_run]
+
+
+def _fail(baseline: Stats | None, found: tuple[Measurement, ...]) -> Decision:
+    failed = _named(found, Outcome.FAIL)
+    reasons = tuple(part for m in failed for part in m.reason.split("; "))
+    return Decision(Action.ROLLBACK, "; ".join(reasons), reasons, baseline, Outcome.FAIL, found)
 
 
 def find_breach(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Decision:
-    """Mid-window: ROLLBACK on a breach seen over enough requests, else CONTINUE."""
+    """Mid-window: ROLLBACK on a failed metric (over enough requests), else CONTINUE."""
     baseline = baseline_of(snapshot, previous, t)
-    if snapshot.canary.requests < t.min_requests:
-        return Decision(Action.CONTINUE, "waiting for canary requests", baseline=baseline)
-    found = _breaches(snapshot.canary, baseline, t)
-    if found:
-        return Decision(Action.ROLLBACK, "; ".join(found), tuple(found), baseline)
-    return Decision(Action.CONTINUE, "no breach so far", baseline=baseline)
+    found = measure(snapshot, baseline, t)
+    outcome = verdict(found)
+    if outcome is Outcome.FAIL:
+        return _fail(baseline, found)
+    note = "no breach so far" if outcome is Outcome.PASS else "waiting for a conclusive sample"
+    return Decision(Action.CONTINUE, note, baseline=baseline, outcome=outcome, measurements=found)
 
 
 def judge_window(
     snapshot: Snapshot, previous: Stats | None, extensions: int, t: Thresholds
 ) -> Decision:
-    """End of a window: PROMOTE (step passed), ROLLBACK or EXTEND."""
+    """End of a window: PROMOTE (step passed), ROLLBACK or EXTEND (inconclusive: held).
+    ``extensions``: the consecutive inconclusive windows of this step so far."""
     baseline = baseline_of(snapshot, previous, t)
-    canary = snapshot.canary
-    if not canary.requests >= t.min_requests:  # also catches NaN
-        seen = 0 if math.isnan(canary.requests) else canary.requests
+    found = measure(snapshot, baseline, t)
+    outcome = verdict(found)
+    if outcome is Outcome.FAIL:
+        return _fail(baseline, found)
+    if outcome is Outcome.INCONCLUSIVE:
+        why = "; ".join(f"{m.metric}: {m.reason}" for m in _named(found, Outcome.INCONCLUSIVE))
         if extensions < t.max_extensions:
             return Decision(
                 Action.EXTEND,
-                f"{seen:.0f} canary requests, {t.min_requests} needed: window extended "
-                f"({extensions + 1} of {t.max_extensions})",
-                baseline=baseline,
-            )
+                f"inconclusive ({why}): window extended ({extensions + 1} of "
+                f"{t.max_extensions})",
+                baseline=baseline, outcome=outcome, measurements=found,
+            )  # fmt: skip
         return Decision(
             Action.ROLLBACK,
-            f"only {seen:.0f} canary requests after {extensions} extensions "
-            f"({t.min_requests} needed): cannot judge the canary",
-            ("insufficient traffic",),
-            baseline,
-        )
-    found = _breaches(canary, baseline, t)
-    if found:
-        return Decision(Action.ROLLBACK, "; ".join(found), tuple(found), baseline)
-    rate = canary.error_rate
+            f"inconclusive after {extensions} extensions ({why}): cannot judge the canary",
+            ("inconclusive",), baseline, outcome, found,
+        )  # fmt: skip
+    canary = snapshot.canary
     return Decision(
         Action.PROMOTE,
-        f"{canary.requests:.0f} canary requests, error rate {rate:.2%}, p99 "
+        f"{canary.requests:.0f} canary requests, error rate {canary.error_rate:.2%}, p99 "
         f"{canary.p99_ms:.1f} ms: within thresholds",
-        baseline=baseline,
-    )
+        baseline=baseline, outcome=outcome, measurements=found,
+    )  # fmt: skip

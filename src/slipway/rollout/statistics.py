@@ -1,0 +1,76 @@
+"""The statistical tests behind the canary analysis: pure functions over counts.
+
+- ``error_rate_test``: is the canary's error rate higher than the champion's, given how many
+  requests each side saw? Fisher's exact test (one-sided), exact at any sample size, so a
+  window of 60 requests and one of 60 000 are judged by the same rule.
+- ``error_rate_vs_bound``: with no champion to compare with, is the canary's error rate above
+  a bound? A one-sided binomial test.
+- ``psi``: the population stability index between two histograms over the same buckets
+  (the predictor's ``slipway_prediction_score`` buckets), with a small floor per bucket so
+  that an empty bucket on one side gives a large, finite index rather than infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy import stats as scipy_stats
+
+#: A bucket's share never below this in the PSI: log(0) would make one empty bucket decide.
+PSI_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class TestResult:
+    test: str
+    statistic: float
+    p_value: float
+
+
+def error_rate_test(
+    canary_errors: int, canary_requests: int, champion_errors: int, champion_requests: int
+) -> TestResult:
+    """One-sided Fisher's exact test of "the canary errs more often than the champion".
+    The statistic is the odds ratio (inf when the champion had no errors and the canary had)."""
+    table = [
+        [canary_errors, canary_requests - canary_errors],
+        [champion_errors, champion_requests - champion_errors],
+    ]
+    result = scipy_stats.fisher_exact(table, alternative="greater")
+    return TestResult("fisher_exact", float(result.statistic), float(result.pvalue))
+
+
+def error_rate_vs_bound(errors: int, requests: int, bound: float) -> TestResult:
+    """One-sided binomial test of "the canary's error rate is above ``bound``"."""
+    p = min(max(bound, 1e-9), 1.0)
+    result = scipy_stats.binomtest(errors, requests, p, alternative="greater")
+    return TestResult("binomial", float(result.statistic), float(result.pvalue))
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index of ``actual`` against ``expected`` (counts per bucket,
+    the same buckets on both sides). 0 for equal shapes; over 0.25 is a large shift."""
+    if len(expected) != len(actual):
+        raise ValueError(
+            f"histograms have {len(expected)} and {len(actual)} buckets: not comparable"
+        )
+    total_e, total_a = sum(expected), sum(actual)
+    if total_e <= 0 or total_a <= 0:
+        raise ValueError("a histogram with no observations has no distribution")
+    index = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        pe, pa = max(e / total_e, PSI_FLOOR), max(a / total_a, PSI_FLOOR)
+        index += (pa - pe) * math.log(pa / pe)
+    return index
+
+
+def bucket_counts(cumulative: Sequence[float]) -> tuple[float, ...]:
+    """Per-bucket counts from Prometheus' cumulative ``le`` counts (in ``le`` order).
+    A dip (counters reset unevenly across buckets) is clamped to zero."""
+    out, last = [], 0.0
+    for value in cumulative:
+        out.append(max(value - last, 0.0))
+        last = max(value, last)
+    return tuple(out)

@@ -1,0 +1,46 @@
+"""The statistical tests of the canary analysis (pure: scipy on counts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from slipway.rollout import statistics
+
+
+def test_fisher_sees_a_real_difference_and_not_noise() -> None:
+    assert statistics.error_rate_test(22, 1000, 2, 1000).p_value < 0.001
+    assert statistics.error_rate_test(1, 60, 2, 1000).p_value > 0.05
+    # Same rates, ten times the sample: the evidence grows with the sample.
+    small = statistics.error_rate_test(3, 100, 1, 100).p_value
+    large = statistics.error_rate_test(30, 1000, 10, 1000).p_value
+    assert large < 0.05 < small
+
+
+def test_binomial_against_a_bound() -> None:
+    assert statistics.error_rate_vs_bound(10, 200, 0.01).p_value < 0.01
+    assert statistics.error_rate_vs_bound(0, 200, 0.01).p_value == 1.0
+
+
+def test_psi() -> None:
+    same = (10.0, 20, 30, 40)
+    assert statistics.psi(same, same) == 0.0
+    assert statistics.psi(same, (20.0, 40, 60, 80)) == pytest.approx(0.0)  # shape, not size
+    assert statistics.psi(same, (40.0, 30, 20, 10)) > 0.25
+    # An empty bucket on one side gives a large, finite index.
+    assert 1 < statistics.psi((0.0, 0, 0, 100), (100.0, 0, 0, 0)) < 100
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "message"),
+    [((1.0, 2), (1.0, 2, 3), "buckets"), ((0.0, 0), (1.0, 2), "no observations")],
+)
+def test_psi_refuses_what_it_cannot_compare(
+    expected: tuple[float, ...], actual: tuple[float, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        statistics.psi(expected, actual)
+
+
+def test_bucket_counts_from_cumulative() -> None:
+    assert statistics.bucket_counts((1.0, 3, 3, 10)) == (1.0, 2, 0, 7)
+    assert statistics.bucket_counts((5.0, 4, 6)) == (5.0, 0, 1)  # a dip is clamped
