@@ -236,3 +236,45 @@ def test_the_model_version_record_imports_nothing_heavy() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_step_without_traffic_is_held_then_rolled_back_after_its_limit(tmp_path: Path) -> None:
+    """No canary requests: inconclusive, the step held (extended) max_extensions times, then
+    rolled back naming the inconclusive analysis; never promoted, never a breach."""
+    state = StateFile(tmp_path / "rollout.json")
+    outcome, router, champion = _run([Stats(0, 0, float("nan"))], recorders=[state])
+    assert outcome.decision == "rolled_back"
+    assert "inconclusive after 2 extensions" in outcome.reason
+    assert router.calls == [("deploy", 10), ("rollback", None)]
+    assert champion.promoted == []
+    (step,) = outcome.steps
+    assert step.extensions == SETTINGS.max_extensions and step.outcome == "inconclusive"
+    judgements = [c for c in step.checks if c["kind"] == "judgement"]
+    assert [c["outcome"] for c in judgements] == ["inconclusive"] * 3
+    saved = state.read()
+    assert saved is not None and saved["steps"][0]["outcome"] == "inconclusive"
+
+
+def test_every_measurement_of_every_step_is_kept() -> None:
+    outcome, _, _ = _run([GOOD])
+    assert outcome.decision == "promoted"
+    for step in outcome.steps:
+        assert step.outcome == "pass"
+        assert {m["metric"] for m in step.measurements} == {"error_rate", "latency", "scores"}
+        kinds = [c["kind"] for c in step.checks]
+        assert kinds == ["check", "check", "judgement"]  # a 2 s window, checked each second
+        errors = step.measurements[0]
+        assert errors["test"] == "fisher_exact" and errors["p_value"] is not None
+        assert errors["canary_samples"] == 100
+
+
+def test_a_dry_run_metric_never_rolls_back() -> None:
+    router, champion, clock = Router(), Champion(), Clock()
+    settings = SETTINGS.model_copy(update={"dry_run": ["error_rate"]})
+    controller = RolloutController(
+        settings, router, Metrics([BAD]), Abort(), champion, clock=clock, sleep=clock.sleep
+    )
+    outcome = controller.run(CANARY, CHAMPION)
+    assert outcome.decision == "promoted"
+    errors = outcome.steps[0].measurements[0]
+    assert errors["outcome"] == "fail" and errors["dry_run"] is True

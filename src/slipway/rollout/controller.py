@@ -186,6 +186,7 @@ class RolloutController:
                 step.canary, step.champion = stats_dict(snap.canary), stats_dict(snap.champion)
                 self.record.progressed(outcome)
                 early = find_breach(snap, baseline, t)
+                _keep(step, "check", early)
                 if early.action is Action.ROLLBACK:
                     outcome.breach_detected_at = time.time()
                     self._judged(outcome, step, early, extensions)
@@ -193,6 +194,7 @@ class RolloutController:
             snap = self.snapshot(outcome, s.window_seconds)
             step.canary, step.champion = stats_dict(snap.canary), stats_dict(snap.champion)
             decision = judge_window(snap, baseline, extensions, t)
+            _keep(step, "judgement", decision)
             self._judged(outcome, step, decision, extensions)
             if decision.action is Action.ROLLBACK:
                 outcome.breach_detected_at = time.time()
@@ -208,6 +210,8 @@ class RolloutController:
             decision.reason,
             extensions,
         )
+        step.outcome = decision.outcome.value if decision.outcome else ""
+        step.measurements = [m.to_dict() for m in decision.measurements]
         self.record.step_judged(outcome, step)
 
     def _finish(self, outcome: RolloutOutcome) -> RolloutOutcome:
@@ -262,6 +266,18 @@ class RolloutController:
         outcome.champion_after = canary.version
         self.record.promoted(outcome, canary)
         return self._finish(outcome)
+
+
+def _keep(step: StepRecord, kind: str, decision: Decision) -> None:
+    """Keep one check's measurements in the step's record (every check, not just the last)."""
+    step.checks.append(
+        {
+            "at": round(time.time(), 3),
+            "kind": kind,
+            "outcome": decision.outcome.value if decision.outcome else None,
+            "measurements": [m.to_dict() for m in decision.measurements],
+        }
+    )
 
 
 def stats_step(step: StepRecord) -> dict[str, object]:

@@ -111,6 +111,13 @@ class MlflowTags(BaseRecorder):
     def step_passed(self, outcome: RolloutOutcome, number: int, step: StepRecord) -> None:
         self._tag(outcome, f"slipway.rollout.step.{number}", f"{step.percent}%: {step.reason}")
 
+    def step_judged(self, outcome: RolloutOutcome, step: StepRecord) -> None:
+        # The statistics of each step's judgement (the last one stands), as JSON.
+        number = len(outcome.steps)
+        record = {"percent": step.percent, "decision": step.decision, "outcome": step.outcome,
+                  "measurements": step.measurements}  # fmt: skip
+        self._tag(outcome, f"slipway.rollout.step.{number}.analysis", json.dumps(record))
+
     def finished(self, outcome: RolloutOutcome) -> None:
         if outcome.gitops is not None:
             self._tag(outcome, "slipway.rollout.gitops", json.dumps(outcome.gitops))

@@ -25,6 +25,13 @@ class StepRecord:
     canary: dict[str, float | None] = field(default_factory=dict)
     champion: dict[str, float | None] = field(default_factory=dict)
     finished_at: float | None = None
+    # The step's outcome at its last judgement (pass, fail, inconclusive) and that
+    # judgement's measurements: metric, outcome, test, statistic, p-value, samples, dry run.
+    outcome: str = ""
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    # Every check of the step, mid-window and end of window, kept (as Argo Rollouts keeps
+    # its measurements): {"at", "kind", "outcome", "measurements"}.
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -17,9 +17,11 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from slipway.errors import PrometheusError
 from slipway.rollout.analysis import Snapshot, Stats
+from slipway.rollout.statistics import bucket_counts
 
 REQUESTS = "slipway_inference_requests_total"
 LATENCY = "slipway_inference_request_duration_seconds_bucket"
+SCORES = "slipway_prediction_score_bucket"
 
 
 def _selector(model: str, version: str) -> str:
@@ -33,11 +35,12 @@ def _window(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Queries:
-    """The three PromQL expressions for one version over one window."""
+    """The PromQL expressions for one version over one window."""
 
     requests: str
     errors: str
     p99_seconds: str
+    score_buckets: str
 
     @classmethod
     def for_version(cls, model: str, version: str, window_seconds: float) -> Queries:
@@ -47,6 +50,8 @@ class Queries:
             # Server errors only: a 4xx is the client's mistake, not the model's.
             errors=f'sum(increase({REQUESTS}{{{sel},code=~"5.."}}[{w}]))',
             p99_seconds=(f"histogram_quantile(0.99, sum by (le) (rate({LATENCY}{{{sel}}}[{w}])))"),
+            # Cumulative counts per ``le``: the scores observed in the window, per bucket.
+            score_buckets=f"sum by (le) (increase({SCORES}{{{sel}}}[{w}]))",
         )
 
 
@@ -92,6 +97,24 @@ class PrometheusClient:
             raise PrometheusError(f"query {query!r} gave {len(result)} series, expected one")
         return float(result[0]["value"][1])
 
+    def histogram(self, query: str, time: float | None = None) -> tuple[float, ...]:
+        """Per-bucket counts of a ``sum by (le)`` query, in ``le`` order; empty when the
+        query yields nothing or only NaN (no observations)."""
+        try:
+            data = self._get(query, time)["data"]
+        except httpx.TransportError as exc:
+            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc}") from exc
+        cumulative = []
+        for series in data.get("result") or []:
+            le = series.get("metric", {}).get("le")
+            if le is None:
+                raise PrometheusError(f"query {query!r} gave a series without an le label")
+            cumulative.append((float(le), float(series["value"][1])))
+        cumulative.sort()
+        if not cumulative or any(math.isnan(v) for _, v in cumulative):
+            return ()
+        return bucket_counts([v for _, v in cumulative])
+
     def stats(self, model: str, version: str, window_seconds: float) -> Stats:
         q = Queries.for_version(model, version, window_seconds)
         requests = self.scalar(q.requests)
@@ -101,6 +124,7 @@ class PrometheusClient:
             requests=0.0 if math.isnan(requests) else requests,
             errors=0.0 if math.isnan(errors) else errors,
             p99_ms=p99 * 1000.0,
+            scores=self.histogram(q.score_buckets),
         )
 
     def snapshot(

@@ -115,7 +115,8 @@ class EventLog(BaseRecorder):
     def step_judged(self, outcome: RolloutOutcome, step: StepRecord) -> None:
         self._event(
             outcome, "step", percent=step.percent, decision=step.decision, reason=step.reason,
-            canary=step.canary, champion=step.champion,
+            canary=step.canary, champion=step.champion, step_outcome=step.outcome,
+            measurements=step.measurements,
         )  # fmt: skip
 
     def finished(self, outcome: RolloutOutcome) -> None:
@@ -187,5 +188,16 @@ class BackendDecision(BaseRecorder):
                 "reason": outcome.reason,
                 "at": round(time.time(), 3),
                 "champion_after": outcome.champion_after,
+                # Each step's last judgement: its outcome and measurements (test, statistic,
+                # p-value, samples), so the annotation alone says why.
+                "steps": [
+                    {
+                        "percent": step.percent,
+                        "decision": step.decision,
+                        "outcome": step.outcome,
+                        "measurements": step.measurements,
+                    }
+                    for step in outcome.steps
+                ],
             }
         )
