@@ -323,8 +323,11 @@ class RolloutSettings(_Section):
         description="Largest PSI of the canary's prediction scores against the champion's; "
         "none: the score gate is off.",
     )
-    min_score_samples: int = Field(
-        50, ge=1, description="Scores each side needs before their distributions are compared."
+    min_score_samples: int | None = Field(
+        None,
+        ge=1,
+        description="Scores each side needs before their distributions are compared; "
+        "none: min_requests.",
     )
     dry_run: list[Literal["error_rate", "latency", "scores"]] = Field(
         default_factory=list,

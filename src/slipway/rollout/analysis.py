@@ -83,7 +83,7 @@ class Thresholds:
             max_extensions=settings.max_extensions,
             confidence=settings.confidence,
             max_score_psi=settings.max_score_psi,
-            min_score_samples=settings.min_score_samples,
+            min_score_samples=settings.min_score_samples or settings.min_requests,
             dry_run=frozenset(settings.dry_run),
         )
 
