@@ -362,7 +362,9 @@ def test_the_decision_records_test_statistic_p_value_and_samples() -> None:
     assert errors["statistic"] > 1  # odds ratio: the canary errs more
     assert (errors["canary_samples"], errors["baseline_samples"]) == (1000, 1000)
     assert by_metric["latency"]["statistic"] == 1.0
-    assert by_metric["scores"]["test"] == "psi" and by_metric["scores"]["outcome"] == "pass"
+    assert (
+        by_metric["scores"]["test"] == "psi+chi_square" and by_metric["scores"]["outcome"] == "pass"
+    )
     assert record["outcome"] == "fail"
 
 
@@ -379,3 +381,14 @@ def test_scores_gate_off() -> None:
     decision = judge_window(Snapshot(canary, champion), None, 0, off)
     assert decision.action is Action.PROMOTE
     assert [m.metric for m in decision.measurements] == ["error_rate", "latency"]
+
+
+def test_a_large_psi_over_a_small_sample_is_noise() -> None:
+    """12 scores drawn near the champion's shape: PSI ~0.76 (above 0.25) from sampling noise
+    alone; the chi-square test says it is no shift, so the gate passes."""
+    few = dataclasses.replace(T, min_score_samples=10)
+    canary = s(60, 0, 8.0, (1.0, 0, 2, 1, 2, 4, 1, 1, 0, 0))
+    decision = judge_window(Snapshot(canary, s(1000, 0, 8.0, CHAMPION_SCORES)), None, 0, few)
+    assert decision.action is Action.PROMOTE, decision.reason
+    (scores,) = [m for m in decision.measurements if m.metric == "scores"]
+    assert scores.statistic > 0.25 and scores.p_value > 0.05

@@ -44,3 +44,16 @@ def test_psi_refuses_what_it_cannot_compare(
 def test_bucket_counts_from_cumulative() -> None:
     assert statistics.bucket_counts((1.0, 3, 3, 10)) == (1.0, 2, 0, 7)
     assert statistics.bucket_counts((5.0, 4, 6)) == (5.0, 0, 1)  # a dip is clamped
+
+
+def test_score_shift_test_accounts_for_sample_size() -> None:
+    champion = (5.0, 10, 20, 40, 80, 80, 40, 20, 10, 5)
+    few = (1.0, 0, 2, 1, 2, 4, 1, 1, 0, 0)  # 12 scores: PSI ~0.76, yet plausible noise
+    assert statistics.psi(champion, few) > 0.25
+    assert statistics.score_shift_test(champion, few).p_value > 0.5
+    shifted = (80.0, 80, 40, 20, 10, 5, 5, 5, 5, 0)
+    assert statistics.score_shift_test(champion, shifted).p_value < 1e-10
+    # Buckets empty on both sides are left out; one bucket left: equal shapes.
+    assert statistics.score_shift_test((0.0, 5, 0), (0.0, 9, 0)).p_value == 1.0
+    with pytest.raises(ValueError, match="buckets"):
+        statistics.score_shift_test((1.0,), (1.0, 2))

@@ -16,7 +16,9 @@ Rollouts does: PASS, FAIL or INCONCLUSIVE.
   cannot tell 0.4 ms from 0.9 ms apart): FAIL.
 - ``scores``: the population stability index of the canary's prediction scores against the
   baseline's (the predictor's ``slipway_prediction_score`` histogram) above
-  ``max_score_psi``: FAIL. A model that exports no scores on either side passes it.
+  ``max_score_psi``, with the shift significant at the confidence (a chi-square test of
+  homogeneity: a small sample's PSI is noisy): FAIL. A model that exports no scores on
+  either side passes it.
 
 The baseline is the champion in the same window, or when the champion had too few requests
 there (at 100% it has none) the champion's last judged window.
@@ -280,16 +282,19 @@ def _scores(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement
         )  # fmt: skip
     try:
         index = statistics.psi(base_scores, canary.scores)
+        shift = statistics.score_shift_test(base_scores, canary.scores)
     except ValueError as exc:
         return Measurement(name, Outcome.INCONCLUSIVE, f"score histograms: {exc}")
-    worse = index > t.max_score_psi
+    # Both: the shift must be real (significant at the confidence) and large (the PSI).
+    worse = index > t.max_score_psi and shift.p_value < 1.0 - t.confidence
     reason = (
         f"canary score distribution PSI {index:.3f} against the baseline's "
-        f"({'above' if worse else 'within'} {t.max_score_psi:g})"
+        f"({'above' if worse else 'within'} {t.max_score_psi:g}; chi-square "
+        f"p={shift.p_value:.3g})"
     )
     return Measurement(
-        name, Outcome.FAIL if worse else Outcome.PASS, reason, "psi", index,
-        canary_samples=n, baseline_samples=bn,
+        name, Outcome.FAIL if worse else Outcome.PASS, reason, "psi+chi_square", index,
+        shift.p_value, canary_samples=n, baseline_samples=bn,
     )  # fmt: skip
 
 

@@ -5,6 +5,8 @@
   window of 60 requests and one of 60 000 are judged by the same rule.
 - ``error_rate_vs_bound``: with no champion to compare with, is the canary's error rate above
   a bound? A one-sided binomial test.
+- ``score_shift_test``: could two score histograms come from one distribution? A chi-square
+  test of homogeneity over the buckets, so that a small sample's noise is not a shift.
 - ``psi``: the population stability index between two histograms over the same buckets
   (the predictor's ``slipway_prediction_score`` buckets), with a small floor per bucket so
   that an empty bucket on one side gives a large, finite index rather than infinity.
@@ -64,6 +66,23 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
         pe, pa = max(e / total_e, PSI_FLOOR), max(a / total_a, PSI_FLOOR)
         index += (pa - pe) * math.log(pa / pe)
     return index
+
+
+def score_shift_test(expected: Sequence[float], actual: Sequence[float]) -> TestResult:
+    """Chi-square test of homogeneity of two histograms over the same buckets: could both
+    be samples of one distribution? Accounts for sample size, which the PSI does not (over
+    a few dozen scores the PSI of two samples of the same distribution is often above 0.25).
+    Buckets empty on both sides are left out; with one bucket left the shapes are equal."""
+    if len(expected) != len(actual):
+        raise ValueError(
+            f"histograms have {len(expected)} and {len(actual)} buckets: not comparable"
+        )
+    kept = [(e, a) for e, a in zip(expected, actual, strict=True) if e + a > 0]
+    if len(kept) < 2:
+        return TestResult("chi_square", 0.0, 1.0)
+    table = [[e for e, _ in kept], [a for _, a in kept]]
+    result = scipy_stats.chi2_contingency(table, correction=False)
+    return TestResult("chi_square", float(result.statistic), float(result.pvalue))
 
 
 def bucket_counts(cumulative: Sequence[float]) -> tuple[float, ...]:
