@@ -392,3 +392,15 @@ def test_a_large_psi_over_a_small_sample_is_noise() -> None:
     assert decision.action is Action.PROMOTE, decision.reason
     (scores,) = [m for m in decision.measurements if m.metric == "scores"]
     assert scores.statistic > 0.25 and scores.p_value > 0.05
+
+
+def test_a_mid_window_check_is_held_to_a_stricter_level() -> None:
+    """3 errors in 100 against 2 in 1000: Fisher p ~0.006, a breach at the end of the
+    window (alpha 0.05) but not at a mid-window look of 10 (alpha 0.005): peeking ten times
+    must not multiply false breaches."""
+    canary = s(100, 3, 8.0)
+    peeking = dataclasses.replace(T, looks=10)
+    assert judge_window(Snapshot(canary, HEALTHY), None, 0, peeking).action is Action.ROLLBACK
+    assert find_breach(Snapshot(canary, HEALTHY), None, peeking).action is Action.CONTINUE
+    assert find_breach(Snapshot(canary, HEALTHY), None, T).action is Action.ROLLBACK
+    assert find_breach(Snapshot(s(100, 6, 8.0), HEALTHY), None, peeking).action is Action.ROLLBACK

@@ -32,11 +32,13 @@ The step's outcome: FAIL if any acting metric fails, else INCONCLUSIVE if any is
 At the end of a window (``judge_window``) PASS promotes the step, FAIL rolls back, and
 INCONCLUSIVE holds the step for another window (EXTEND) until ``max_extensions``
 consecutive inconclusive windows, then rolls back with that reason. While a window runs,
-``find_breach`` rolls back on FAIL only; it never promotes early.
+``find_breach`` rolls back on FAIL only, its tests held to ``(1 - confidence) / looks``
+(Bonferroni over the checks of one window); it never promotes early.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -73,6 +75,10 @@ class Thresholds:
     max_score_psi: float | None = 0.25
     min_score_samples: int = 50
     dry_run: frozenset[str] = frozenset()
+    # Checks per window: a mid-window test is one of this many looks at the same window, so
+    # it is held to (1 - confidence) / looks (Bonferroni), or peeking would inflate the
+    # rate of false breaches.
+    looks: int = 1
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -87,6 +93,7 @@ class Thresholds:
             max_score_psi=settings.max_score_psi,
             min_score_samples=settings.min_score_samples or settings.min_requests,
             dry_run=frozenset(settings.dry_run),
+            looks=max(1, math.ceil(settings.window_seconds / settings.check_interval_seconds)),
         )
 
 
@@ -332,7 +339,8 @@ def _fail(baseline: Stats | None, found: tuple[Measurement, ...]) -> Decision:
 def find_breach(snapshot: Snapshot, previous: Stats | None, t: Thresholds) -> Decision:
     """Mid-window: ROLLBACK on a failed metric (over enough requests), else CONTINUE."""
     baseline = baseline_of(snapshot, previous, t)
-    found = measure(snapshot, baseline, t)
+    strict = 1.0 - (1.0 - t.confidence) / t.looks
+    found = measure(snapshot, baseline, dataclasses.replace(t, confidence=strict))
     outcome = verdict(found)
     if outcome is Outcome.FAIL:
         return _fail(baseline, found)

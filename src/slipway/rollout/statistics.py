@@ -72,17 +72,44 @@ def score_shift_test(expected: Sequence[float], actual: Sequence[float]) -> Test
     """Chi-square test of homogeneity of two histograms over the same buckets: could both
     be samples of one distribution? Accounts for sample size, which the PSI does not (over
     a few dozen scores the PSI of two samples of the same distribution is often above 0.25).
-    Buckets empty on both sides are left out; with one bucket left the shapes are equal."""
+    Adjacent buckets are pooled until each expected count is at least 5; with one bucket
+    left the test cannot tell the shapes apart (p = 1)."""
     if len(expected) != len(actual):
         raise ValueError(
             f"histograms have {len(expected)} and {len(actual)} buckets: not comparable"
         )
-    kept = [(e, a) for e, a in zip(expected, actual, strict=True) if e + a > 0]
+    kept = _pooled(list(zip(expected, actual, strict=True)))
     if len(kept) < 2:
         return TestResult("chi_square", 0.0, 1.0)
     table = [[e for e, _ in kept], [a for _, a in kept]]
     result = scipy_stats.chi2_contingency(table, correction=False)
     return TestResult("chi_square", float(result.statistic), float(result.pvalue))
+
+
+def _pooled(columns: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Adjacent buckets pooled until every expected count is at least 5 (Cochran's rule:
+    below it the chi-square approximation overstates the evidence)."""
+    total_e = sum(e for e, _ in columns)
+    total_a = sum(a for _, a in columns)
+    total = total_e + total_a
+    if total_e <= 0 or total_a <= 0:
+        return []
+    # A column's smallest expected count is its total times the smaller side's share.
+    need = 5.0 * total / min(total_e, total_a)
+    pooled: list[tuple[float, float]] = []
+    e_run = a_run = 0.0
+    for e, a in columns:
+        e_run, a_run = e_run + e, a_run + a
+        if e_run + a_run >= need:
+            pooled.append((e_run, a_run))
+            e_run = a_run = 0.0
+    if e_run + a_run > 0:
+        if pooled:  # the short tail joins the last full column
+            last_e, last_a = pooled.pop()
+            pooled.append((last_e + e_run, last_a + a_run))
+        else:
+            pooled.append((e_run, a_run))
+    return pooled
 
 
 def bucket_counts(cumulative: Sequence[float]) -> tuple[float, ...]:
