@@ -199,10 +199,12 @@ def drift_monitor() -> CronWorkflow:
             entrypoint="monitor",
             active_deadline_seconds=3600,
             arguments=[
+                # Empty: judge what the champion served (the payloads the predictors upload
+                # to the slipway-platform ConfigMap's SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI).
                 _param(
                     "data",
-                    "/data/churn/latest.parquet",
-                    "The latest data (s3://bucket/key or a path).",
+                    "",
+                    "The latest data (s3://bucket/key or a path); empty: the served payloads.",
                 ),
                 _param(
                     "reference", "/data/churn/reference.parquet", "The data the champion learnt."
