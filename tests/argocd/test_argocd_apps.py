@@ -112,6 +112,20 @@ def test_each_namespace_store_gets_its_own_role() -> None:
             assert arn.endswith(f"slipway-{environment}-{role}"), (name, arn)
 
 
+def test_predictors_and_the_drift_step_share_the_datasets_bucket() -> None:
+    """The predictors upload payloads to the cluster's datasets bucket, and the drift step's
+    ConfigMap reads from the same one, under the same prefix."""
+    for environment in ENVIRONMENTS:
+        bucket = f"slipway-{environment}-datasets"
+        serving = effective_values(_app("model-serving", environment))
+        workflows = effective_values(_app("ml-workflows", environment))
+        assert serving["payloads"]["bucket"] == bucket
+        assert workflows["platform"]["datasetsBucket"] == bucket
+        # neither overrides its chart's prefix, and the charts agree on it
+        assert "prefix" not in serving["payloads"]
+        assert "payloadsPrefix" not in workflows["platform"]
+
+
 def test_every_application_is_consistent() -> None:
     apps = applications()
     assert len(apps) >= 2 * len(_by_kind("ApplicationSet"))

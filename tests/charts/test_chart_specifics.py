@@ -12,6 +12,8 @@ import pytest
 import yaml
 from chart_render import CHARTS, Rendered, render
 
+from slipway.config import load_settings, step_environment
+
 Rendered_ = dict[tuple[str, str], Rendered]
 
 
@@ -146,6 +148,85 @@ def test_predictor_runs_slipway_serve(rendered: Rendered_) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     # storageUri goes through tpl: the bucket comes from values, not from git
     assert _env(container)["STORAGE_URI"] == "s3://example-artifacts/models/churn-classifier/1"
+
+
+PAYLOAD_ENV = (
+    "SLIPWAY_MONITORING__PAYLOADS__SAMPLE_RATE",
+    "SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI",
+)
+
+
+def _predictor_envs(item: Rendered) -> dict[str, dict[str, Any]]:
+    """Each slipway predictor's env by model (KServe runtime models have no containers)."""
+    return {
+        o["metadata"]["name"]: _env(o["spec"]["predictor"]["containers"][0])
+        for o in item.of_kind("InferenceService")
+        if "containers" in o["spec"]["predictor"]
+    }
+
+
+def test_predictors_record_payloads_when_a_bucket_is_set(rendered: Rendered_) -> None:
+    """With `payloads.bucket`, every slipway predictor samples what it serves to the bucket's
+    prefix, in the variables slipway's own settings read (the same URI as the drift step's)."""
+    envs = _predictor_envs(rendered["model-serving", "production"])
+    assert set(envs) == {"churn-classifier", "image-embedder"}
+    for env in envs.values():
+        assert env["SLIPWAY_MONITORING__PAYLOADS__SAMPLE_RATE"] == "0.05"
+        assert env["SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI"] == (
+            "s3://example-prod-datasets/payloads"
+        )
+        assert env["AWS_DEFAULT_REGION"] == "eu-west-1"
+        with step_environment({k: env[k] for k in PAYLOAD_ENV}):
+            payloads = load_settings().monitoring.payloads
+        assert payloads.sample_rate == 0.05
+        assert payloads.upload_uri == "s3://example-prod-datasets/payloads"
+
+
+def test_predictors_record_nothing_without_a_bucket(rendered: Rendered_) -> None:
+    envs = _predictor_envs(rendered["model-serving", "minimal"])
+    assert envs
+    for env in envs.values():
+        assert not set(PAYLOAD_ENV) & set(env), env
+
+
+def test_a_zero_sample_rate_turns_recording_off_and_the_prefix_is_kept(
+    built_charts: Path, tmp_path: Path
+) -> None:
+    extra = tmp_path / "off.yaml"
+    extra.write_text(yaml.safe_dump({"payloads": {"bucket": "example-datasets", "sampleRate": 0}}))
+    minimal = CHARTS / "model-serving" / "ci" / "minimal-values.yaml"
+    result = render(built_charts / "model-serving", "model-serving", minimal, extra)
+    assert result.returncode == 0, result.stderr
+    assert "SLIPWAY_MONITORING__PAYLOADS" not in result.stdout
+    extra.write_text(
+        yaml.safe_dump({"payloads": {"bucket": "example-datasets", "prefix": "served/v1"}})
+    )
+    result = render(built_charts / "model-serving", "model-serving", minimal, extra)
+    assert result.returncode == 0, result.stderr
+    assert 'value: "s3://example-datasets/served/v1"' in result.stdout
+
+
+def test_the_drift_step_reads_the_predictors_payload_prefix(rendered: Rendered_) -> None:
+    """The slipway-platform ConfigMap (the drift step's envFrom) names the URI the predictors
+    upload to: the same bucket and the model-serving chart's own prefix."""
+    serving = yaml.safe_load((CHARTS / "model-serving" / "values.yaml").read_text())
+    for profile in ("minimal", "production"):
+        data = rendered["ml-workflows", profile].one("ConfigMap", "slipway-platform")["data"]
+        bucket = _values("ml-workflows", profile)["platform"]["datasetsBucket"]
+        uri = data["SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI"]
+        assert uri == f"s3://{bucket}/{serving['payloads']['prefix']}"
+        with step_environment({"SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI": uri}):
+            assert load_settings().monitoring.payloads.upload_uri == uri
+
+
+def test_no_datasets_bucket_no_payload_uri(built_charts: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "no-bucket.yaml"
+    extra.write_text(yaml.safe_dump({"platform": {"datasetsBucket": ""}}))
+    minimal = CHARTS / "ml-workflows" / "ci" / "minimal-values.yaml"
+    result = render(built_charts / "ml-workflows", "ml-workflows", minimal, extra)
+    assert result.returncode == 0, result.stderr
+    assert "SLIPWAY_DATASETS_BUCKET" in result.stdout
+    assert "SLIPWAY_MONITORING__PAYLOADS__UPLOAD_URI" not in result.stdout
 
 
 def test_gpu_model_gets_gpu_toleration_and_node_selector(rendered: Rendered_) -> None:
