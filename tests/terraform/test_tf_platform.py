@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tf_helpers import (
     ENVS_DIR,
     MODULES_DIR,
@@ -490,19 +491,56 @@ def test_workflows_read_datasets_write_artifacts_and_read_the_git_token() -> Non
     assert all(unquote(a).startswith(("s3:Get", "s3:List")) for s in datasets for a in s["actions"])
 
 
-def test_kserve_is_read_only_on_artifacts() -> None:
+PAYLOADS = "${var.datasets_bucket_arn}/${var.payloads_prefix}/*"
+
+
+def statements_on(document: dict[str, Any], resource: str) -> list[dict[str, Any]]:
+    return [s for s in document["statement"] if resource in resources_of({"statement": [s]})]
+
+
+def test_kserve_reads_artifacts_and_only_puts_payloads() -> None:
     document = iam_documents()["kserve"]
     assert resources_of(document) == {
         "var.artifacts_bucket_arn",
         "${var.artifacts_bucket_arn}/*",
+        PAYLOADS,
         "var.kms_key_arn",
     }
     assert actions_of(document) == {
         "s3:ListBucket",
         "s3:GetBucketLocation",
         "s3:GetObject",
+        "s3:PutObject",
         "kms:Decrypt",
+        "kms:GenerateDataKey",
     }
+    # the payload prefix: put only (no read back, no delete); nothing else of the datasets bucket
+    assert [unquote(a) for s in statements_on(document, PAYLOADS) for a in s["actions"]] == [
+        "s3:PutObject"
+    ]
+    for s in statements_on(document, "${var.artifacts_bucket_arn}/*"):
+        assert {unquote(a) for a in s["actions"]} == {"s3:GetObject"}
+    kms = statements_on(document, "var.kms_key_arn")
+    assert all(unquote(c["variable"]) == "kms:ViaService" for s in kms for c in s["condition"])
+
+
+def test_the_payload_prefix_is_the_charts_default() -> None:
+    """The role's prefix and the one the predictors and the drift step use must agree."""
+    variable = module("iam").variables["payloads_prefix"]
+    root = Path(__file__).resolve().parents[2]
+    serving = yaml.safe_load((root / "charts/model-serving/values.yaml").read_text())
+    workflows = yaml.safe_load((root / "charts/ml-workflows/values.yaml").read_text())
+    assert unquote(variable["default"]) == serving["payloads"]["prefix"]
+    assert unquote(variable["default"]) == workflows["platform"]["payloadsPrefix"]
+
+
+def test_workflows_may_read_the_served_payloads() -> None:
+    """The drift step (the workflows role) reads the payloads: all of the datasets bucket."""
+    document = iam_documents()["workflows"]
+    reads = statements_on(document, "${var.datasets_bucket_arn}/*")
+    assert "s3:GetObject" in {unquote(a) for s in reads for a in s["actions"]}
+    lists = statements_on(document, "var.datasets_bucket_arn")
+    assert "s3:ListBucket" in {unquote(a) for s in lists for a in s["actions"]}
 
 
 def namespace_secret_arns(config: Config) -> dict[str, set[str]]:

@@ -148,7 +148,8 @@ data "aws_iam_policy_document" "workflows" {
   }
 }
 
-# KServe: read-only on the artifacts bucket (it loads model files).
+# KServe: read-only on the artifacts bucket (it loads model files); write-only under the
+# datasets bucket's payload prefix (the predictors upload sampled payloads for the drift step).
 data "aws_iam_policy_document" "kserve" {
   statement {
     sid       = "ListArtifacts"
@@ -165,6 +166,26 @@ data "aws_iam_policy_document" "kserve" {
   statement {
     sid       = "DecryptViaS3"
     actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:ViaService"
+      values   = [local.s3_via]
+    }
+  }
+
+  # PutObject only: a predictor can neither read back nor delete what any model served.
+  statement {
+    sid       = "WritePayloads"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.datasets_bucket_arn}/${var.payloads_prefix}/*"]
+  }
+
+  # SSE-KMS needs a data key to write; only through S3, as above.
+  statement {
+    sid       = "EncryptPayloadsViaS3"
+    actions   = ["kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
 
     condition {

@@ -9,7 +9,7 @@ output "workflows_role_arn" {
 }
 
 output "kserve_role_arn" {
-  description = "ARN of the KServe predictor IRSA role (artifacts read-only)."
+  description = "ARN of the KServe predictor IRSA role (artifacts read-only; served payloads write-only)."
   value       = aws_iam_role.this["kserve"].arn
 }
 

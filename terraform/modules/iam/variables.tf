@@ -23,6 +23,17 @@ variable "datasets_bucket_arn" {
   description = "ARN of the datasets bucket."
 }
 
+variable "payloads_prefix" {
+  type        = string
+  default     = "payloads"
+  description = "Key prefix of the datasets bucket the predictors upload served payloads under (model-serving's `payloads.prefix`); the predictors may only put objects there, the workflows read them."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$", var.payloads_prefix))
+    error_message = "payloads_prefix must be a key prefix such as payloads (lower case, no leading or trailing slash)."
+  }
+}
+
 variable "artifacts_bucket_arn" {
   type        = string
   description = "ARN of the artifacts bucket."
