@@ -294,10 +294,12 @@ def _scores(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement
         return Measurement(name, Outcome.INCONCLUSIVE, f"score histograms: {exc}")
     # Both: the shift must be real (significant at the confidence) and large (the PSI).
     worse = index > t.max_score_psi and shift.p_value < 1.0 - t.confidence
+    above = index > t.max_score_psi
+    noise = ": not a significant shift" if above and not worse else ""
     reason = (
         f"canary score distribution PSI {index:.3f} against the baseline's "
-        f"({'above' if worse else 'within'} {t.max_score_psi:g}; chi-square "
-        f"p={shift.p_value:.3g})"
+        f"({'above' if above else 'within'} {t.max_score_psi:g}; chi-square "
+        f"p={shift.p_value:.3g}{noise})"
     )
     return Measurement(
         name, Outcome.FAIL if worse else Outcome.PASS, reason, "psi+chi_square", index,
