@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_support import MODEL, VALID, World
+from serving_support import MODEL, World
 
+from slipway.data import synthetic, tables
+from slipway.pipeline.steps import run_pipeline
 from slipway.registry import aliases
 from slipway.rollout import service
 from slipway.rollout.backends.local import DECISIONS_FILE, LocalBackend
@@ -40,6 +42,11 @@ models:
     runId: bootstrap
     storageUri: s3://bucket/bootstrap
 """
+
+
+# Varied requests, so that each version's prediction scores form a distribution (one
+# repeated row would put every score in one bucket).
+ROWS = synthetic.generate(300, seed=4242).drop(columns=["churned"]).to_dict("records")
 
 
 @dataclass
@@ -63,9 +70,11 @@ class Load:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     def _loop(self) -> None:
-        body = {"instances": [VALID]}
+        sent = 0
         with httpx.Client(timeout=30) as http:
             while not self._stop.is_set() and len(self.hits) < self.limit:
+                body = {"instances": [ROWS[sent % len(ROWS)]]}
+                sent += 1
                 try:
                     r = http.post(f"{self.url}/v1/models/{MODEL}:predict", json=body)
                     self.hits.append(
@@ -124,6 +133,9 @@ def setup(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
                     "max_p99_ratio": 3,
                     "p99_ratio_floor_ms": 50,
                     "max_p99_ms": 250,
+                    # The two test models (3 epochs, different data seeds) differ by a
+                    # PSI of ~0.3 at 50% (measured); the inverted one far more.
+                    "max_score_psi": 1.0,
                     "gitops": {"repo_dir": str(repo), "environment": "dev"},
                 },
             }
@@ -244,6 +256,63 @@ def test_slow_challenger_is_rolled_back(
     record_property("latency_breach_to_rollback_seconds", round(seconds, 2))
     print(f"\nlatency breach -> rollback done: {seconds:.2f}s")
     assert seconds < 15
+
+
+@pytest.fixture(scope="module")
+def inverted(world: World) -> str:
+    """A third version trained on the same kind of data with its labels inverted (a label
+    bug): it answers without errors and as fast as the champion, but its scores are the
+    champion's mirrored. Only the score gate can tell."""
+    data = world.state / "train-inverted.csv"
+    frame = synthetic.generate(2000, 3)
+    frame["churned"] = 1 - frame["churned"]
+    tables.write_table(frame, data)
+    result = run_pipeline(world.client(), world.settings, data)
+    assert result.registration is not None, result.decision
+    return result.registration.version
+
+
+def test_challenger_with_different_scores_is_rolled_back(
+    world: World, setup: dict[str, Any], inverted: str
+) -> None:
+    champion = world.versions[1]
+    with _start(world, setup, champion) as load:
+        time.sleep(1)
+        outcome = _rollout(world, setup, inverted)
+    assert outcome.decision == "rolled_back", outcome.reason
+    assert "PSI" in outcome.reason, outcome.reason
+    assert "error rate" not in outcome.reason and "p99" not in outcome.reason
+    assert load.statuses() == {200}
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
+    state = _router(world)
+    assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(champion, 100)]
+    scores = [m for m in outcome.steps[-1].measurements if m["metric"] == "scores"]
+    assert scores[0]["outcome"] == "fail" and scores[0]["statistic"] > 0.25
+    tags = world.client().get_model_version(MODEL, inverted).tags
+    analysis = json.loads(tags[f"slipway.rollout.step.{len(outcome.steps)}.analysis"])
+    assert analysis["outcome"] == "fail"
+
+
+def test_a_step_without_traffic_is_inconclusive_then_rolled_back(
+    world: World, setup: dict[str, Any]
+) -> None:
+    """No clients at all: every window is inconclusive (no canary requests), the step is
+    held max_extensions (3) times, then rolled back; the champion keeps serving."""
+    champion, other = world.versions[1], world.versions[0]
+    load = _start(world, setup, champion)  # serving, but no load is started
+    outcome = _rollout(world, setup, other)
+    assert not load.hits
+    assert outcome.decision == "rolled_back", outcome.reason
+    assert "inconclusive after 3 extensions" in outcome.reason
+    (step,) = outcome.steps
+    assert step.extensions == 3 and step.outcome == "inconclusive"
+    judged = [c["outcome"] for c in step.checks if c["kind"] == "judgement"]
+    assert judged == ["inconclusive"] * 4
+    assert aliases.version_by_alias(world.client(), MODEL, aliases.CHAMPION).version == champion
+    state = _router(world)
+    assert [(b["model_version"], b["weight"]) for b in state["backends"]] == [(champion, 100)]
+    decision = json.loads((world.state / DECISIONS_FILE).read_text().splitlines()[-1])
+    assert decision["steps"][0]["outcome"] == "inconclusive"
 
 
 def test_abort_and_status_from_the_cli(world: World, setup: dict[str, Any], tmp_path: Path) -> None:
