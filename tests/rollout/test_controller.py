@@ -278,3 +278,26 @@ def test_a_dry_run_metric_never_rolls_back() -> None:
     assert outcome.decision == "promoted"
     errors = outcome.steps[0].measurements[0]
     assert errors["outcome"] == "fail" and errors["dry_run"] is True
+
+
+def test_the_backend_decision_record_holds_each_steps_statistics() -> None:
+    """The KServe annotation keeps 4000 characters: the record of a three-step rollout,
+    with every step's measurements, must fit whole (valid JSON)."""
+    import json
+
+    from slipway.rollout.records import BackendDecision
+
+    class Backend:
+        def __init__(self) -> None:
+            self.records: list[dict[str, Any]] = []
+
+        def record_decision(self, record: dict[str, Any]) -> None:
+            self.records.append(record)
+
+    backend = Backend()
+    _run([GOOD], recorders=[BackendDecision(backend)])  # type: ignore[arg-type]
+    (record,) = backend.records
+    assert [s["outcome"] for s in record["steps"]] == ["pass", "pass", "pass"]
+    errors = record["steps"][0]["measurements"][0]
+    assert errors["test"] == "fisher_exact" and errors["canary_samples"] == 100
+    assert len(json.dumps(record, sort_keys=True, separators=(",", ":"))) < 4000

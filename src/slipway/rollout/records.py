@@ -189,13 +189,16 @@ class BackendDecision(BaseRecorder):
                 "at": round(time.time(), 3),
                 "champion_after": outcome.champion_after,
                 # Each step's last judgement: its outcome and measurements (test, statistic,
-                # p-value, samples), so the annotation alone says why.
+                # p-value, samples), so the annotation alone says why. Without each
+                # measurement's prose (the step's reason has it): an annotation is short.
                 "steps": [
                     {
                         "percent": step.percent,
                         "decision": step.decision,
                         "outcome": step.outcome,
-                        "measurements": step.measurements,
+                        "measurements": [
+                            {k: v for k, v in m.items() if k != "reason"} for m in step.measurements
+                        ],
                     }
                     for step in outcome.steps
                 ],
