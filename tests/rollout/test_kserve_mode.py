@@ -8,6 +8,7 @@ traffic mechanism differs.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import threading
 import time
@@ -19,9 +20,10 @@ import httpx
 import pytest
 from fakes import FakeKubernetes
 from kubernetes import client as k8s
-from serving_support import MODEL, VALID, World
+from serving_support import MODEL, World
 
 from slipway.config import RolloutSettings, fault_injection_config
+from slipway.data import synthetic
 from slipway.local import processes
 from slipway.local.processes import Managed, free_port
 from slipway.registry import aliases
@@ -64,6 +66,9 @@ def _isvc(version: str, run_id: str) -> dict[str, Any]:
     }
 
 
+ROWS = synthetic.generate(300, seed=4242).drop(columns=["churned"]).to_dict("records")
+
+
 class SplitLoad:
     """Clients that send each request to the canary or the champion server in the share
     the InferenceService spec currently asks for (what Knative would do)."""
@@ -72,6 +77,7 @@ class SplitLoad:
         self.api, self.champion, self.canary = api, champion, canary
         self.stop = threading.Event()
         self.codes: list[int] = []
+        self.rng = random.Random(4242)  # noqa: S311  (test traffic, not a secret)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _percent(self) -> int:
@@ -94,9 +100,11 @@ class SplitLoad:
                 if credit >= 1:
                     credit -= 1
                     target = self.canary
-                r = http.post(
-                    f"{target.url}/v1/models/{MODEL}:predict", json={"instances": [VALID]}
-                )
+                # Varied rows, drawn independently of the split (a row index that follows
+                # the request count would give the canary every tenth row at 10%, always
+                # the same 30): each side's scores a fair sample for the score gate.
+                row = self.rng.choice(ROWS)
+                r = http.post(f"{target.url}/v1/models/{MODEL}:predict", json={"instances": [row]})
                 self.codes.append(r.status_code)
                 time.sleep(0.005)
 
@@ -185,7 +193,7 @@ def test_kserve_mode_decides_through_promql(
     settings = RolloutSettings(
         steps=[10, 50, 100], window_seconds=3, check_interval_seconds=0.5, min_requests=10,
         max_extensions=3, max_error_rate_increase=0.05, max_p99_ratio=3, p99_ratio_floor_ms=50,
-        max_p99_ms=250,
+        max_p99_ms=250, max_score_psi=1.0,  # the two test models differ by a PSI of ~0.3
     )  # fmt: skip
     prometheus = PrometheusClient(prometheus_url)
     controller = _controller(settings, backend, prometheus, client)
