@@ -174,7 +174,8 @@ def test_retraining_submits_the_training_template_on_the_latest_data(cron: Obj) 
     manifest = resource["manifest"]
     assert "workflowTemplateRef:\n    name: slipway-train-and-promote" in manifest
     assert "value: '{{inputs.parameters.data}}'" in manifest
-    assert _args(_tasks(cron)["retrain"])["data"] == "{{workflow.parameters.data}}"
+    # not `data`, which is empty when the check judges the served payloads
+    assert _args(_tasks(cron)["retrain"])["data"] == "{{workflow.parameters.retrain-data}}"
 
 
 def test_training_runs_under_torchrun_on_gpu_nodes(train: Obj) -> None:

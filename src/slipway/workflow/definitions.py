@@ -209,6 +209,13 @@ def drift_monitor() -> CronWorkflow:
                 _param(
                     "reference", "/data/churn/reference.parquet", "The data the champion learnt."
                 ),
+                # Apart from `data`: with `data` empty the check judges what was served, and a
+                # retraining still needs a table to learn from.
+                _param(
+                    "retrain-data",
+                    "/data/churn/latest.parquet",
+                    "What a retraining learns from on drift (s3://bucket/key or a path).",
+                ),
                 *_common_parameters(),
             ],
             **_COMMON,
@@ -225,7 +232,7 @@ def drift_monitor() -> CronWorkflow:
         retrain = submit(
             name="retrain",
             arguments={
-                "data": wf % "data",
+                "data": wf % "retrain-data",
                 "config": wf % "config",
                 "model-name": wf % "model-name",
             },
