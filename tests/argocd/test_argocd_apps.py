@@ -573,3 +573,20 @@ def test_grafana_admin_comes_from_the_secret_store(tmp_path: Path) -> None:
     assert plain_admin_passwords(REPO / "charts") == []
     (tmp_path / "values.yaml").write_text("grafana:\n  adminPassword: prom-operator\n")
     assert plain_admin_passwords(tmp_path) == [str(tmp_path / "values.yaml")]
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_promotions_record_on_the_synced_repository_in_their_own_environment(
+    environment: str,
+) -> None:
+    """A canary pod has no checkout: without the repository and the environment in the
+    platform ConfigMap its promotion fails at the git stage."""
+    root = load(ARGOCD / "bootstrap" / "root.yaml")[0]
+    synced = root["spec"]["source"]["repoURL"].removeprefix("https://github.com/")
+    layers = [
+        load(ARGOCD / "values" / layer / "ml-workflows.yaml")[0]
+        for layer in ("default", environment)
+    ]
+    gitops = {**layers[0].get("gitops", {}), **layers[1].get("gitops", {})}
+    assert gitops["githubRepo"] == synced.removesuffix(".git")
+    assert gitops["environment"] == environment
