@@ -7,6 +7,7 @@ the whole rollout; no request may be dropped.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -69,12 +70,13 @@ class Load:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def _loop(self) -> None:
-        sent = 0
+    def _loop(self, seed: int) -> None:
+        # Rows drawn at random, not in turn: the router's round robin is deterministic,
+        # and rows in turn could give the canary the same few rows again and again.
+        rng = random.Random(seed)  # noqa: S311  (test traffic, not a secret)
         with httpx.Client(timeout=30) as http:
             while not self._stop.is_set() and len(self.hits) < self.limit:
-                body = {"instances": [ROWS[sent % len(ROWS)]]}
-                sent += 1
+                body = {"instances": [rng.choice(ROWS)]}
                 try:
                     r = http.post(f"{self.url}/v1/models/{MODEL}:predict", json=body)
                     self.hits.append(
@@ -85,8 +87,8 @@ class Load:
                 time.sleep(self.pause)
 
     def __enter__(self) -> Load:
-        for _ in range(self.clients):
-            thread = threading.Thread(target=self._loop, daemon=True)
+        for seed in range(self.clients):
+            thread = threading.Thread(target=self._loop, args=(seed,), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
