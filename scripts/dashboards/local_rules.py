@@ -27,11 +27,20 @@ HEADER = """\
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dump, whoever else was imported: Hera replaces PyYAML's str
+    representer process-wide when it is imported (block style for multiline strings), which
+    would make this file depend on what ran before."""
+
+
+_Dumper.add_representer(str, yaml.representer.SafeRepresenter.represent_str)
+
+
 def render() -> str:
     groups = []
     for name in LOCAL_FILES:
         groups += yaml.safe_load((RULES / name).read_text(encoding="utf-8"))["groups"]
-    body = yaml.safe_dump({"groups": groups}, sort_keys=False, width=120)
+    body = yaml.dump({"groups": groups}, Dumper=_Dumper, sort_keys=False, width=120)
     return HEADER.format(files=", ".join(LOCAL_FILES)) + body
 
 

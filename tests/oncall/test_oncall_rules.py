@@ -252,3 +252,12 @@ def test_local_rules_check_sees_a_stale_file(
     assert local.main(["--check"]) == 1
     assert local.main([]) == 0
     assert stale.read_text(encoding="utf-8") == local.render()
+
+
+def test_local_rules_render_the_same_after_hera_is_imported() -> None:
+    """Hera swaps PyYAML's str representer for the whole process; the full suite imports
+    it before this file runs, a lone run does not."""
+    before = load_script_local().render()
+    import hera.workflows  # noqa: F401  (its import is the point)
+
+    assert load_script_local().render() == before
