@@ -193,7 +193,10 @@ def test_kserve_mode_decides_through_promql(
     settings = RolloutSettings(
         steps=[10, 50, 100], window_seconds=3, check_interval_seconds=0.5, min_requests=10,
         max_extensions=3, max_error_rate_increase=0.05, max_p99_ratio=3, p99_ratio_floor_ms=50,
-        max_p99_ms=250, max_score_psi=1.0,  # the two test models differ by a PSI of ~0.3
+        # The score gate off: this test is about the PromQL error and latency decisions in
+        # KServe mode; the two small test models' scores differ by a PSI of 0.3 to 1.5 from
+        # run to run, and the gate has its own real-server test in test_local_rollout.
+        max_p99_ms=250, max_score_psi=None,
     )  # fmt: skip
     prometheus = PrometheusClient(prometheus_url)
     controller = _controller(settings, backend, prometheus, client)
