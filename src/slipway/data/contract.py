@@ -17,6 +17,9 @@ from ruamel.yaml.error import YAMLError
 from slipway.errors import DataError
 
 DType = Literal["float", "int", "category"]
+#: What the model learns: one class of two (a probability), one class of many (a
+#: probability per class), or a number.
+Task = Literal["binary", "multiclass", "regression"]
 
 
 class Column(BaseModel):
@@ -53,7 +56,13 @@ class DatasetContract(BaseModel):
 
     name: str
     label: str = Field(description="The label column; it must be listed in `columns`.")
-    positive_class: int = 1
+    task: Task = Field("binary", description="binary, multiclass or regression.")
+    positive_class: int = Field(1, description="binary: the label value of the positive class.")
+    classes: tuple[str, ...] | None = Field(
+        None,
+        description="multiclass: the class labels, in the order of the model's outputs. A "
+        "category label defaults to its categories; an int label must list them (as strings).",
+    )
     columns: tuple[Column, ...] = Field(min_length=2)
 
     @model_validator(mode="after")
@@ -64,9 +73,50 @@ class DatasetContract(BaseModel):
             raise ValueError(f"duplicate columns: {', '.join(duplicates)}")
         if self.label not in names:
             raise ValueError(f"label {self.label!r} is not one of the columns")
-        if self.column(self.label).nullable:
+        label = self.column(self.label)
+        if label.nullable:
             raise ValueError(f"label {self.label!r} cannot be nullable")
+        if self.task == "multiclass":
+            self._check_classes(label)
+        elif self.classes is not None:
+            raise ValueError(f"`classes` applies to multiclass contracts, not {self.task}")
+        if self.task == "binary" and label.dtype != "int":
+            raise ValueError(f"a binary label must be int (0/1), {self.label!r} is {label.dtype}")
+        if self.task == "regression" and not label.numeric:
+            raise ValueError(f"a regression label must be numeric, {self.label!r} is category")
         return self
+
+    def _check_classes(self, label: Column) -> None:
+        if label.dtype == "float":
+            raise ValueError(f"a multiclass label must be int or category, {label.name!r} is float")
+        classes = self.classes or label.categories
+        if not classes:
+            raise ValueError(f"multiclass label {label.name!r} is int: list its `classes`")
+        if len(set(classes)) != len(classes) or len(classes) < 2:
+            raise ValueError(f"`classes` must be at least 2 distinct labels, got {list(classes)}")
+        if label.categories and set(classes) != set(label.categories):
+            raise ValueError(f"`classes` {list(classes)} differ from the label's categories")
+        if label.dtype == "int":
+            bad = [c for c in classes if not c.lstrip("-").isdigit()]
+            if bad:
+                raise ValueError(f"int label {label.name!r}: classes {bad} are not integers")
+        if self.classes is None:  # frozen model: fill the default once, at validation
+            object.__setattr__(self, "classes", tuple(classes))
+
+    @property
+    def class_labels(self) -> tuple[str | int, ...]:
+        """multiclass: the classes in output order, as the label column holds them (ints
+        for an int label); empty for the other tasks."""
+        if self.task != "multiclass" or self.classes is None:
+            return ()
+        if self.column(self.label).dtype == "int":
+            return tuple(int(c) for c in self.classes)
+        return self.classes
+
+    @property
+    def output_width(self) -> int:
+        """The network's outputs: one per class for multiclass, else one (a logit or a value)."""
+        return len(self.classes or ()) if self.task == "multiclass" else 1
 
     def column(self, name: str) -> Column:
         for col in self.columns:
