@@ -184,9 +184,9 @@ class RolloutController:
                     return Decision(Action.ROLLBACK, "aborted by request", ("abort",))
                 snap = self.snapshot(outcome, min(self.clock() - start, s.window_seconds))
                 step.canary, step.champion = stats_dict(snap.canary), stats_dict(snap.champion)
-                self.record.progressed(outcome)
                 early = find_breach(snap, baseline, t)
                 _keep(step, "check", early)
+                self.record.progressed(outcome)  # with this check's measurements kept
                 if early.action is Action.ROLLBACK:
                     outcome.breach_detected_at = time.time()
                     self._judged(outcome, step, early, extensions)
