@@ -17,6 +17,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from slipway.registry import aliases
 from slipway.rollout.controller import RolloutController, RolloutOutcome
 from slipway.rollout.demo_traffic import DemoTraffic
 from slipway.rollout.gitops import GitOpsRecorder
+from slipway.rollout.history import HistoryTags
 from slipway.rollout.model_registry import MlflowChampion, MlflowTags, target_for
 from slipway.rollout.outcome import PROMOTED, ROLLED_BACK, RUNNING, StepRecord
 from slipway.rollout.promotion import PromotionIncomplete, StageFailed, retrying, run_stages
@@ -54,10 +56,14 @@ def ensure_event_log() -> None:
         events.propagate = False
 
 
-def _recorders(runtime: Runtime, backend: RolloutBackend) -> list[Recorder]:
-    recorders: list[Recorder] = [EventLog(), BackendDecision(backend)]
+def _recorders(
+    runtime: Runtime, backend: RolloutBackend, progress: Sequence[Recorder] = ()
+) -> list[Recorder]:
+    # Progress first: its live line on a terminal is ended before the others write.
+    recorders: list[Recorder] = [*progress, EventLog(), BackendDecision(backend)]
     try:
-        recorders.append(MlflowTags(runtime.mlflow))
+        client = runtime.mlflow
+        recorders += [MlflowTags(client), HistoryTags(client)]
     except Exception as exc:  # a record: MLflow out of reach must not stop a rollback
         log.warning("no MLflow tags for this rollout: %s", exc)
     recorders.append(StateFile(runtime.state_dir / STATE_FILE, backend.traffic))
@@ -198,6 +204,7 @@ def start_rollout(
     fault_error_rate: float = 0.0,
     fault_latency_ms: float = 0.0,
     traffic: float = 0.0,
+    progress: Sequence[Recorder] = (),
 ) -> RolloutOutcome:
     ensure_event_log()
     settings = runtime.settings
@@ -243,7 +250,7 @@ def start_rollout(
             metrics,
             backend.abort,
             MlflowChampion(client),
-            recorders=_recorders(runtime, backend),
+            recorders=_recorders(runtime, backend, progress),
             store=backend.state,
             git=GitOpsRecorder(settings.rollout.gitops),
         )
