@@ -87,7 +87,13 @@ def read_bundle(folder: Path) -> Bundle:
     except (ValueError, KeyError, TypeError) as exc:  # JSON that is not what we wrote
         raise ModelError(f"the model bundle in {folder} is unreadable: {exc!r}") from exc
     weights = load_weights(weights_path)
-    spec.check_weights(weights, weights_path)
+    if spec.kind == "mlp":  # a custom network's state dict is checked by torch, strictly
+        spec.check_weights(weights, weights_path)
+    if spec.output_dim != contract.output_width:
+        raise ModelError(
+            f"{folder}: the network has {spec.output_dim} outputs, the contract's "
+            f"{contract.task} task needs {contract.output_width}"
+        )
     if spec.input_dim != preprocessing.width:
         raise ModelError(
             f"{folder}: the network takes {spec.input_dim} inputs, the preprocessing makes "

@@ -200,7 +200,13 @@ class BinaryResponse:
 
     def add(self, output: dict[str, Any], array: np.ndarray) -> None:
         """Move ``output``'s data (``array``, of the output's datatype) into the binary part."""
-        raw = np.ascontiguousarray(array, dtype=_FIXED[output["datatype"]]).tobytes()
+        if output["datatype"] == "BYTES":  # each element: its 4-byte length, then its bytes
+            raw = b"".join(
+                len(b).to_bytes(4, "little") + b
+                for b in (str(v).encode("utf-8") for v in array.ravel().tolist())
+            )
+        else:
+            raw = np.ascontiguousarray(array, dtype=_FIXED[output["datatype"]]).tobytes()
         output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(raw)}
         self.chunks.append(raw)
 

@@ -9,9 +9,12 @@ to the open file of this model version::
 
 The first line of a file is its header (``{"kind": "header", "model", "version",
 "columns"}``: the input names, in the order of each row); every other line is one request
-(``{"time", "request_id", "rows", "scores"}``). A file past ``max_file_bytes`` is closed and
-a new one opened; past ``max_files`` closed files, the oldest are deleted. With
-``upload_uri`` (``s3://bucket/prefix``) each closed file is uploaded under
+(``{"time", "request_id", "rows", "scores"}``, and for a multiclass model ``"classes"``, the
+predicted class of each row; ``scores`` is what the score metric records: P(positive), the
+predicted class's probability, or the predicted value, by task). A file past
+``max_file_bytes`` is closed and a new one opened; past ``max_files`` closed files, the
+oldest are deleted. With ``upload_uri`` (``s3://bucket/prefix``) each closed file is
+uploaded under
 ``<prefix>/<model>/<version>/`` and removed locally: that is the cluster's way (see
 docs/monitoring.md for why the predictor writes batches rather than KServe's per-request
 payload logger).
@@ -71,7 +74,9 @@ class PayloadLog:
         self.folder = version_directory(settings.directory or default_directory(), model, version)
         self._random = random.Random(seed).random  # noqa: S311  (sampling, not security)
         self._rate = settings.sample_rate
-        self._pending: deque[tuple[float, str | None, Sequence[Any], np.ndarray]] = deque()
+        self._pending: deque[
+            tuple[float, str | None, Sequence[Any], np.ndarray, np.ndarray | None]
+        ] = deque()
         self._file: IO[str] | None = None
         self._path: Path | None = None
         self._count = 0
@@ -83,11 +88,18 @@ class PayloadLog:
 
     # ------------------------------------------------------------------ the request path
 
-    def record(self, rows: Sequence[Any], scores: np.ndarray, request_id: str | None) -> None:
-        """Note one served request, if the sample draws it (cheap: no encoding here)."""
+    def record(
+        self,
+        rows: Sequence[Any],
+        scores: np.ndarray,
+        request_id: str | None,
+        classes: np.ndarray | None = None,
+    ) -> None:
+        """Note one served request, if the sample draws it (cheap: no encoding here);
+        ``classes``: a multiclass model's predicted labels."""
         if self._rate < 1.0 and self._random() >= self._rate:
             return
-        self._pending.append((time.time(), request_id, rows, scores))
+        self._pending.append((time.time(), request_id, rows, scores, classes))
 
     # ------------------------------------------------------------------ the writer
 
@@ -105,15 +117,18 @@ class PayloadLog:
                 return
             lines = []
             while self._pending:
-                t, request_id, rows, scores = self._pending.popleft()
+                t, request_id, rows, scores, classes = self._pending.popleft()
+                record = {
+                    "time": t,
+                    "request_id": request_id or uuid.uuid4().hex,
+                    "rows": list(rows),
+                    "scores": np.asarray(scores, dtype=float).tolist(),
+                }
+                if classes is not None:
+                    record["classes"] = classes.tolist()
                 lines.append(
                     json.dumps(
-                        {
-                            "time": t,
-                            "request_id": request_id or uuid.uuid4().hex,
-                            "rows": list(rows),
-                            "scores": np.asarray(scores, dtype=float).tolist(),
-                        },
+                        record,
                         separators=(",", ":"),
                         default=_plain,
                     )

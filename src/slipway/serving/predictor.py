@@ -3,8 +3,9 @@
 It loads the bundle that MLflow stored (from a folder: KServe's ``/mnt/models``, or one
 downloaded from a ``models:/`` URI) as plain data (slipway.bundle: no torch, no pandas, no
 pickle), checks each request against the dataset contract's rules, applies the saved
-preprocessing, runs the network in numpy and returns the class and the class
-probabilities.
+preprocessing, runs the network (numpy for the built-in MLP, torch for a custom network)
+and returns what the contract's task predicts (task_outputs.py: the class and the class
+probabilities, or a value).
 
 KServe calls ``preprocess -> predict -> postprocess`` when a request comes through its
 own routes; slipway's lean HTTP layer (gateway.py) calls the same three steps directly.
@@ -31,18 +32,19 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from slipway.bundle.layout import find_bundle, read_bundle
 from slipway.errors import RequestError
 from slipway.serving.binary_tensors import BinaryResponse
-from slipway.serving.forward import compile_network
+from slipway.serving.forward import TorchForward, compile_network
 from slipway.serving.payload_log import PayloadLog
 from slipway.serving.request_checks import RequestValidator, Row
 from slipway.serving.requested_outputs import OutputChoice, choose_outputs
-from slipway.serving.telemetry import ServingMetrics
+from slipway.serving.task_outputs import TaskOutputs
+from slipway.serving.telemetry import ServingMetrics, score_buckets
 
 log = logging.getLogger(__name__)
 
 V1, V2 = "v1", "v2"
-#: The v2 outputs, in the order a response lists them when the request names none.
+#: A binary model's v2 outputs, in the order a response lists them when the request names
+#: none (every task's: TaskOutputs.names).
 OUTPUTS = ("prediction", "probabilities")
-_OUTPUT_TYPES = {"prediction": ("INT64", 1), "probabilities": ("FP64", 2)}
 
 
 @dataclass
@@ -95,9 +97,12 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         self.validator = RequestValidator(
             bundle.contract, bundle.preprocessing, self.max_batch_size
         )
-        # The numpy pass takes its input with a trailing column of ones (see NumpyMLP).
-        self.forward = compile_network(bundle.spec, bundle.weights).forward_augmented
-        self.forward_kind = "numpy"
+        self.task_outputs = TaskOutputs(bundle.contract)
+        # Either pass takes its input with a trailing column of ones (see NumpyMLP).
+        network = compile_network(bundle.spec, bundle.weights, bundle.contract.task)
+        self.forward = network.forward_augmented
+        self.forward_kind = "torch" if isinstance(network, TorchForward) else "numpy"
+        self._multiclass = bundle.contract.task == "multiclass"
         nullable = {c.name for c in bundle.contract.features if c.nullable}
         self._nullable = tuple(
             i for i, name in enumerate(bundle.preprocessing.input_names) if name in nullable
@@ -110,6 +115,9 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
                 self.forward_kind,
                 bundle.preprocessing if self.feature_metrics else None,
                 self.registry or REGISTRY,
+                score_buckets(bundle.contract, bundle.spec),
+                tuple(str(c) for c in self.task_outputs.labels),
+                bundle.contract.task,
             )
         # KServe's histograms, bound once (labels() costs a lock and a lookup per call).
         self.kserve_pre = PRE_HIST_TIME.labels(model_name=self.name)
@@ -143,8 +151,8 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         return self.validator.rows_v1(body) if protocol == V1 else self.validator.rows_v2(body)
 
     def predict_rows(self, rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
-        """(preprocessed matrix, positive-class probability per row). The matrix may end
-        with a column of ones, which the numpy forward pass uses for its biases."""
+        """(preprocessed matrix, the forward pass's scores: see slipway.serving.forward).
+        The matrix may end with a column of ones, which the numpy pass uses for its biases."""
         matrix = self.preprocessor.transform_rows(rows, constant_column=True)
         return matrix, self.forward(matrix)
 
@@ -155,11 +163,16 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         scores: np.ndarray,
         request_id: str | None = None,
     ) -> None:
+        values = self.task_outputs.score_values(scores)
+        index = self.task_outputs.predicted_index(scores) if self._multiclass else None
         if self.payload_log is not None:
-            self.payload_log.record(rows, scores, request_id)
+            classes = None if index is None else self.task_outputs.predicted_labels(scores)
+            self.payload_log.record(rows, values, request_id, classes)
         if self.metrics is None:
             return
-        self.metrics.observe_scores(scores)
+        self.metrics.observe_scores(values)
+        if index is not None:
+            self.metrics.observe_classes(index)
         if self.metrics.features is not None:
             missing = (
                 [i for row in rows for i in self._nullable if row[i] is None]
@@ -179,33 +192,15 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         are), and a BinaryResponse when one of them goes in the binary part."""
         if outputs:
             return self.encode_chosen(scores, request_id, outputs)
-        positive = scores.tolist()
-        labels = [1 if p >= 0.5 else 0 for p in positive]
         if protocol == V1:
-            return {
-                "predictions": [
-                    {"prediction": c, "probabilities": [1.0 - p, p]}
-                    for c, p in zip(labels, positive, strict=True)
-                ]
-            }
-        n = len(positive)
-        flat = [v for p in positive for v in (1.0 - p, p)]
-        return {
-            # KServe answers HTTP 500 for a v2 response without an id: always set one.
-            "id": request_id or uuid.uuid4().hex,
-            "model_name": self.name,
-            "model_version": self.version,
-            "outputs": [
-                {"name": "prediction", "datatype": "INT64", "shape": [n], "data": labels},
-                {"name": "probabilities", "datatype": "FP64", "shape": [n, 2], "data": flat},
-            ],
-        }
+            return self.task_outputs.v1(scores)
+        return self.task_outputs.v2(scores, request_id, self.name, self.version)
 
     def encode_chosen(
         self, scores: np.ndarray, request_id: str | None, outputs: tuple[OutputChoice, ...]
     ) -> dict[str, Any] | BinaryResponse:
         n = len(scores)
-        arrays = output_arrays(scores)
+        arrays = self.task_outputs.arrays(scores)
         header: dict[str, Any] = {
             "id": request_id or uuid.uuid4().hex,
             "model_name": self.name,
@@ -214,12 +209,11 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         }
         binary = BinaryResponse(header) if any(c.binary for c in outputs) else None
         for choice in outputs:
-            datatype, width = _OUTPUT_TYPES[choice.name]
             array = arrays[choice.name]
             output: dict[str, Any] = {
                 "name": choice.name,
-                "datatype": datatype,
-                "shape": [n] if width == 1 else [n, width],
+                "datatype": self.task_outputs.types[choice.name][0],
+                "shape": self.task_outputs.shape(choice.name, n),
             }
             if choice.binary and binary is not None:
                 binary.add(output, array)
@@ -236,7 +230,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         outputs: tuple[OutputChoice, ...] = ()
         if protocol == V2 and type(body) is dict:  # any other body: rows_v2 says what is wrong
             request_id = request_id_of(body)
-            outputs = choose_outputs(body, OUTPUTS)
+            outputs = choose_outputs(body, self.task_outputs.names)
         rows = self.rows(protocol, body)
         t1 = time.perf_counter()
         matrix, scores = self.predict_rows(rows)
@@ -285,7 +279,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             outputs: tuple[OutputChoice, ...] = ()
             if protocol == V2:
                 request_id = request_id_of(body)
-                outputs = choose_outputs(body, OUTPUTS)
+                outputs = choose_outputs(body, self.task_outputs.names)
         except RequestError as exc:
             raise InvalidInput(exc.message) from exc
         return Batch(protocol, rows, np.empty(0), request_id, outputs=outputs)
@@ -308,12 +302,12 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         from kserve.protocol.infer_type import InferOutput, InferResponse, RequestedOutput
 
         assert result.scores is not None
-        arrays = output_arrays(result.scores)
+        arrays = self.task_outputs.arrays(result.scores)
+        types = self.task_outputs.types
         outputs = [
-            InferOutput(c.name, list(arrays[c.name].shape), _OUTPUT_TYPES[c.name][0],
-                        arrays[c.name])
+            InferOutput(c.name, list(arrays[c.name].shape), types[c.name][0], arrays[c.name])
             for c in result.outputs
-        ]  # fmt: skip
+        ]
         return InferResponse(
             result.request_id or uuid.uuid4().hex,
             self.name,
@@ -328,10 +322,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         return self.validator.input_types()
 
     def get_output_types(self) -> list[dict[str, Any]]:
-        return [
-            {"name": "prediction", "datatype": "INT64", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, 2]},
-        ]
+        return self.task_outputs.output_types()
 
     def metadata(self) -> dict[str, Any]:
         """The v2 model metadata, with each input's contract (range, categories)."""
@@ -341,16 +332,12 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             "platform": f"slipway-{self.forward_kind}",
             "inputs": self.get_input_types(),
             "outputs": self.get_output_types(),
-            "parameters": {"run_id": self.run_id, "max_batch_size": self.max_batch_size},
+            "parameters": {
+                "run_id": self.run_id,
+                "max_batch_size": self.max_batch_size,
+                **self.task_outputs.parameters(),
+            },
         }
-
-
-def output_arrays(scores: np.ndarray) -> dict[str, np.ndarray]:
-    """Each v2 output as an array of its datatype, from the positive-class probabilities."""
-    return {
-        "prediction": (scores >= 0.5).astype(np.int64),
-        "probabilities": np.column_stack((1.0 - scores, scores)),
-    }
 
 
 def request_id_of(body: Any) -> str | None:

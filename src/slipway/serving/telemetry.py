@@ -8,6 +8,7 @@ and fed as well.
     slipway_inference_requests_total{model_name, model_version, protocol, code}
     slipway_inference_request_duration_seconds{model_name, model_version}   histogram
     slipway_prediction_score{model_name, model_version}                    histogram
+    slipway_predicted_class_total{model_name, model_version, class}        multiclass only
     slipway_feature_value{model_name, model_version, feature}              summary (raw units)
     slipway_feature_category_total{model_name, model_version, feature, category}
     slipway_feature_missing_total{model_name, model_version, feature}
@@ -16,19 +17,27 @@ and fed as well.
 The per-feature statistics are kept as numpy accumulators and turned into metric families
 only when Prometheus scrapes (a custom collector): updating them is a few vector additions
 per request, whatever the batch size, instead of one locked counter update per value.
+
+The score is what the rollout's score gate compares between canary and champion, per task
+(slipway.serving.task_outputs): binary P(positive class), multiclass the predicted class's
+probability (with the predicted classes counted beside it), regression the predicted value,
+its buckets spread over the label's range.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from slipway.bundle.network import NetworkSpec
 from slipway.bundle.preprocessing import FittedPreprocessing
+from slipway.data.contract import DatasetContract
 
 #: Latency buckets, seconds: fine below 10 ms (where a healthy predictor answers) so the
 #: rollout's p99 comparison has resolution, coarse above.
@@ -37,6 +46,13 @@ LATENCY_BUCKETS = (
     2.5, 5.0, 10.0,
 )  # fmt: skip
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+#: Buckets of a regression's value: this many equal steps over the label's range.
+VALUE_STEPS = 20
+_SCORE_HELP = {
+    "binary": "Predicted probability of the positive class.",
+    "multiclass": "Predicted probability of the predicted class.",
+    "regression": "Predicted value, in the label's units.",
+}
 #: Codes whose series exist from the start at zero: PromQL's increase() cannot see the
 #: first increment of a series that appears with the value 1 already.
 KNOWN_CODES = ("200", "400", "404", "413", "500")
@@ -113,6 +129,23 @@ class FeatureStats(Collector):
         return _LABELS
 
 
+def score_buckets(contract: DatasetContract, spec: NetworkSpec) -> tuple[float, ...]:
+    """The score histogram's upper bounds for the task: probabilities in tenths; a
+    regression's value in VALUE_STEPS steps over the label's declared range (contract min and
+    max), else over the training target's mean +- 4 standard deviations (the spec's output
+    shift and scale), so that a shifted canary moves mass between buckets."""
+    if contract.task != "regression":
+        return SCORE_BUCKETS
+    label = contract.column(contract.label)
+    spread = 4.0 * abs(spec.output_scale) or 1.0
+    low = label.min if label.min is not None else spec.output_shift - spread
+    high = label.max if label.max is not None else spec.output_shift + spread
+    if high <= low:
+        high = low + 1.0
+    edges = np.linspace(low, high, VALUE_STEPS + 1)
+    return tuple(float(f"{edge:.6g}") for edge in edges)
+
+
 class ServingMetrics:
     """The metric objects of one served model, with their label children bound once."""
 
@@ -124,7 +157,12 @@ class ServingMetrics:
         forward: str,
         preprocessor: FittedPreprocessing | None,
         registry: CollectorRegistry = REGISTRY,
+        buckets: Sequence[float] = SCORE_BUCKETS,
+        classes: Sequence[str] = (),
+        task: str = "binary",
     ) -> None:
+        """``buckets``: the score histogram's (score_buckets); ``classes``: a multiclass
+        model's labels in output order, counted per prediction; ``task`` the contract's."""
         labels = (model_name, model_version)
         self.requests = Counter(
             "slipway_inference_requests",
@@ -141,9 +179,9 @@ class ServingMetrics:
         )
         self.score = Histogram(
             "slipway_prediction_score",
-            "Predicted probability of the positive class.",
+            _SCORE_HELP[task],
             _LABELS,
-            buckets=SCORE_BUCKETS,
+            buckets=tuple(buckets),
             registry=registry,
         )
         info = Gauge(
@@ -160,6 +198,16 @@ class ServingMetrics:
                 self.count(protocol, int(code), 0)
         self.latency_child = self.latency.labels(*labels)
         self.score_child = self.score.labels(*labels)
+        self.class_children: list[Any] = []
+        if classes:
+            predicted = Counter(
+                "slipway_predicted_class",
+                "Predictions per predicted class (multiclass).",
+                [*_LABELS, "class"],
+                registry=registry,
+            )
+            # Every class's series from the start, at zero (see KNOWN_CODES for why).
+            self.class_children = [predicted.labels(*labels, c) for c in classes]
         self.features: FeatureStats | None = None
         if preprocessor is not None:
             self.features = FeatureStats(preprocessor, labels)
@@ -176,3 +224,10 @@ class ServingMetrics:
         observe = self.score_child.observe
         for value in scores.tolist():
             observe(value)
+
+    def observe_classes(self, index: np.ndarray) -> None:
+        """Count each row's predicted class (its index in the contract's classes)."""
+        counts = np.bincount(index, minlength=len(self.class_children))
+        for child, count in zip(self.class_children, counts.tolist(), strict=True):
+            if count:
+                child.inc(count)
