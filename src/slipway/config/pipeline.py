@@ -30,8 +30,24 @@ class ValidationSettings(_Section):
     psi_bins: int = Field(10, ge=2, le=100, description="Quantile bins for numeric PSI.")
 
 
+class NetworkSettings(_Section):
+    """A team's own network (docs/models.md): the factory's import path and its parameters."""
+
+    factory: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="'package.module:function', called as factory(input_dim=, output_dim=, "
+        "**params) -> torch.nn.Module; imported from sys.path and the current directory.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the factory (JSON values)."
+    )
+
+
 class TrainingSettings(_Section):
     seed: int = Field(42, ge=0)
+    network: NetworkSettings | None = Field(
+        None, description="The team's own network; none: the built-in MLP (hidden_sizes, dropout)."
+    )
     hidden_sizes: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     learning_rate: float = Field(1e-3, gt=0)
@@ -54,7 +70,73 @@ class TrainingSettings(_Section):
         return self
 
 
+#: Each task's gate thresholds: (metric, bound): "min" the lowest value that passes,
+#: "max" the highest. The metric names are the evaluation's (slipway.training.evaluation).
+GATE_THRESHOLDS: dict[str, dict[str, tuple[str, str]]] = {
+    "binary": {
+        "min_accuracy": ("accuracy", "min"),
+        "min_roc_auc": ("roc_auc", "min"),
+        "min_f1": ("f1", "min"),
+        "max_log_loss": ("log_loss", "max"),
+    },
+    "multiclass": {
+        "min_accuracy": ("accuracy", "min"),
+        "min_macro_f1": ("macro_f1", "min"),
+        "max_log_loss": ("log_loss", "max"),
+    },
+    "regression": {
+        "max_rmse": ("rmse", "max"),
+        "max_mae": ("mae", "max"),
+        "min_r2": ("r2", "min"),
+    },
+}
+
+
+class _TaskGate(_Section):
+    """One task's thresholds; ``champion_margin`` overrides the gate's for this task."""
+
+    champion_margin: float | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_metrics(cls, data: Any) -> Any:
+        # A threshold on a metric the task does not have is a mistake worth naming as such.
+        task = cls.__name__.removesuffix("Gate").lower()
+        if isinstance(data, dict):
+            allowed = set(GATE_THRESHOLDS[task]) | {"champion_margin"}
+            unknown = sorted(set(data) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"{unknown}: not thresholds of a {task} model (its thresholds: "
+                    f"{', '.join(GATE_THRESHOLDS[task])})"
+                )
+        return data
+
+
+class BinaryGate(_TaskGate):
+    min_accuracy: float | None = Field(None, ge=0, le=1)
+    min_roc_auc: float | None = Field(None, ge=0, le=1)
+    min_f1: float | None = Field(None, ge=0, le=1)
+    max_log_loss: float | None = Field(None, gt=0)
+
+
+class MulticlassGate(_TaskGate):
+    min_accuracy: float | None = Field(0.5, ge=0, le=1)
+    min_macro_f1: float | None = Field(0.4, ge=0, le=1)
+    max_log_loss: float | None = Field(1.0, gt=0)
+
+
+class RegressionGate(_TaskGate):
+    max_rmse: float | None = Field(None, gt=0, description="In the label's unit; none: no limit.")
+    max_mae: float | None = Field(None, gt=0, description="In the label's unit; none: no limit.")
+    min_r2: float | None = Field(0.0, le=1, description="0 is as good as predicting the mean.")
+
+
 class GateSettings(_Section):
+    """The evaluation gate. The top-level thresholds are the binary task's (as before tasks
+    existed); ``binary``, ``multiclass`` and ``regression`` hold each task's, a binary one
+    there overriding the top-level one."""
+
     min_accuracy: float = Field(0.7, ge=0, le=1)
     min_roc_auc: float = Field(0.75, ge=0, le=1)
     min_f1: float = Field(0.5, ge=0, le=1)
@@ -62,6 +144,25 @@ class GateSettings(_Section):
     champion_margin: float = Field(
         0.01, ge=0, description="How much worse than the champion a challenger may be, per metric."
     )
+    binary: BinaryGate = Field(default_factory=BinaryGate)
+    multiclass: MulticlassGate = Field(default_factory=MulticlassGate)
+    regression: RegressionGate = Field(default_factory=RegressionGate)
+
+    def thresholds(self, task: str) -> list[tuple[str, str, float]]:
+        """The task's (metric, "min"|"max", bound) thresholds; unset ones are left out."""
+        section: _TaskGate = getattr(self, task)
+        out = []
+        for key, (metric, bound) in GATE_THRESHOLDS[task].items():
+            value = getattr(section, key)
+            if value is None and task == "binary":
+                value = getattr(self, key)
+            if value is not None:
+                out.append((metric, bound, float(value)))
+        return out
+
+    def margin(self, task: str) -> float:
+        section: _TaskGate = getattr(self, task)
+        return self.champion_margin if section.champion_margin is None else section.champion_margin
 
 
 class TrackingSettings(_Section):

@@ -172,7 +172,41 @@ def check_schema(frame: pd.DataFrame, contract: DatasetContract) -> list[Finding
     for rules in ContractRules(contract).columns:
         if rules.name in frame.columns:
             findings += _check_column(rules, frame[rules.name])
+    if contract.label in frame.columns and not any(f.column == contract.label for f in findings):
+        findings += check_label(frame[contract.label], contract)
     return findings
+
+
+#: The finding's rule when a label breaks its task: not 0/1 (binary), not one of the
+#: classes (multiclass). (A regression label that is not a finite number breaks the
+#: column's own dtype or finite rule first.)
+LABEL_VALUE = "label-value"
+
+
+def check_label(labels: pd.Series, contract: DatasetContract) -> list[Finding]:
+    """What the task asks of the label beyond its column's rules: binary labels 0 or 1,
+    multiclass labels among the contract's ``classes``, regression labels finite numbers."""
+    name = contract.label
+    present = labels.dropna()
+    if contract.task == "regression":
+        numbers, not_numbers = _as_numbers(present)
+        bad = present[not_numbers | ~np.isfinite(np.where(not_numbers, 0.0, numbers))]
+        allowed = "finite numbers"
+    else:
+        if contract.task == "binary":
+            allowed_values = ["0", "1"]
+        else:
+            allowed_values = [str(c) for c in contract.class_labels]
+        text = present.map(
+            lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+        )
+        bad = present[~text.isin(allowed_values)]
+        allowed = f"one of {allowed_values}"
+    if bad.empty:
+        return []
+    shown = ", ".join(repr(v) for v in sorted(set(bad.astype(str)))[:5])
+    message = f"{len(bad)} {contract.task} labels are not {allowed}: {shown}"
+    return [Finding(name, LABEL_VALUE, message, len(bad))]
 
 
 def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> float:

@@ -29,6 +29,7 @@ from slipway.errors import DataError, TrackingError
 from slipway.registry import aliases, datasets, tracking
 from slipway.training import distributed, evaluation, trainer
 from slipway.training.features import Preprocessor
+from slipway.training.labels import encode_labels
 from slipway.training.model_bundle import ModelBundle
 
 log = logging.getLogger(__name__)
@@ -41,19 +42,36 @@ class Split:
     test: pd.DataFrame
 
 
-def split(frame: pd.DataFrame, settings: Settings) -> Split:
-    order = np.random.default_rng(settings.training.seed).permutation(len(frame))
+def split(
+    frame: pd.DataFrame, settings: Settings, contract: DatasetContract | None = None
+) -> Split:
+    """Test, validation and train rows, a function of the seed. A classification contract
+    makes it stratified (each part keeps the label's class shares, so a rare class is in
+    every part); regression, or no contract, a plain permutation."""
     n_test = max(1, round(len(frame) * settings.training.test_fraction))
     n_val = max(1, round(len(frame) * settings.training.validation_fraction))
+    if contract is not None and contract.task != "regression":
+        order = stratified_order(encode_labels(frame, contract), settings.training.seed)
+    else:
+        order = np.random.default_rng(settings.training.seed).permutation(len(frame))
     test, val, train = np.split(order, [n_test, n_test + n_val])
     if len(train) < 2:
         raise DataError(f"too few rows to train: {len(frame)} in total")
     return Split(frame.iloc[train], frame.iloc[val], frame.iloc[test])
 
 
-def _labels(frame: pd.DataFrame, contract: DatasetContract) -> np.ndarray:
-    labels: np.ndarray = frame[contract.label].to_numpy() == contract.positive_class
-    return labels.astype(np.float32)
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A permutation of the rows whose every prefix has the classes in about their shares
+    of the whole: each class's rows, shuffled, are spread evenly over (0, 1) and the rows
+    sorted by that position. Cutting it anywhere (test | validation | train) stratifies."""
+    rng = np.random.default_rng(seed)
+    position = np.empty(len(labels), dtype=float)
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        rows = rows[rng.permutation(len(rows))]
+        # Evenly spaced with a random phase per class, so classes interleave.
+        position[rows] = (np.arange(len(rows)) + rng.uniform()) / len(rows)
+    return np.argsort(position, kind="stable")
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,7 @@ def train_step(client: MlflowClient, settings: Settings, run_id: str, data: Data
 def _train(client: MlflowClient, settings: Settings, run_id: str, data: DataUri) -> str | None:
     rank, world = distributed.init_from_env()
     contract = load_contract(settings.data.contract)
-    parts = split(tables.read_table(data), settings)
+    parts = split(tables.read_table(data), settings, contract)
     preprocessor = Preprocessor.fit(parts.train, contract)
     if rank == 0:
         tracking.log_params(
@@ -141,9 +159,9 @@ def _train(client: MlflowClient, settings: Settings, run_id: str, data: DataUri)
     epoch_logger = tracking.EpochLogger(client, run_id)
     with tempfile.TemporaryDirectory() as checkpoints:
         result = trainer.train(
-            preprocessor.transform(parts.train), _labels(parts.train, contract),
-            preprocessor.transform(parts.validation), _labels(parts.validation, contract),
-            settings.training,
+            preprocessor.transform(parts.train), encode_labels(parts.train, contract),
+            preprocessor.transform(parts.validation), encode_labels(parts.validation, contract),
+            settings.training, task=contract.task, output_dim=contract.output_width,
             device=trainer.pick_device(settings.device),
             checkpoint_dir=Path(checkpoints),
             on_epoch=epoch_logger,
@@ -183,20 +201,20 @@ def _evaluate(
     client: MlflowClient, settings: Settings, run_id: str, data: DataUri
 ) -> evaluation.GateDecision:
     contract = load_contract(settings.data.contract)
-    test = split(tables.read_table(data), settings).test
-    y = _labels(test, contract)
+    test = split(tables.read_table(data), settings, contract).test
+    y = encode_labels(test, contract)
     features = test[[c.name for c in contract.features]]
 
-    def probability(model_uri: str) -> np.ndarray:
+    def scored(model_uri: str) -> evaluation.TaskMetrics:
         predictions = mlflow.pyfunc.load_model(model_uri).predict(features)
-        return np.asarray(predictions["probability"], dtype=float)
+        return evaluation.score_predictions(contract, y, predictions)
 
     model_uri = tracking.model_uri_of(client, run_id)
-    challenger = evaluation.score(y, probability(model_uri))
+    challenger = scored(model_uri)
     name = settings.tracking.model_name
     champion_version = aliases.version_by_alias(client, name, aliases.CHAMPION)
     champion = (
-        evaluation.score(y, probability(f"models:/{name}/{champion_version.version}"))
+        scored(f"models:/{name}/{champion_version.version}")
         if champion_version is not None
         else None
     )

@@ -35,7 +35,7 @@ from slipway.bundle.weights import save_weights
 from slipway.data.contract import DatasetContract, dump_contract, load_contract
 from slipway.errors import ModelError, SlipwayError
 from slipway.training.features import Preprocessor
-from slipway.training.network import TabularMLP, load_network, weight_arrays
+from slipway.training.network import SlipwayNetwork, load_network, weight_arrays
 
 __all__ = ["ModelBundle", "find_bundle", "upgrade_bundle"]
 
@@ -44,7 +44,7 @@ __all__ = ["ModelBundle", "find_bundle", "upgrade_bundle"]
 class ModelBundle:
     contract: DatasetContract
     preprocessor: Preprocessor
-    network: TabularMLP
+    network: SlipwayNetwork
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,15 +64,43 @@ class ModelBundle:
         )
 
     @torch.no_grad()
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Positive-class probability per row of raw (untransformed) features."""
+    def predict_outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the task's outputs mean, per row of raw (untransformed) features: binary the
+        positive-class probability (rows,), multiclass the probability per class in the
+        contract's ``classes`` order (rows, K), regression the value (rows,)."""
         features = torch.from_numpy(self.preprocessor.transform(frame))
-        return torch.sigmoid(self.network(features)).numpy().astype(np.float64)
+        out = self.network(features)
+        task = self.contract.task
+        if task == "multiclass":
+            return torch.softmax(out, dim=-1).numpy().astype(np.float64)
+        if task == "regression":
+            spec = self.network.spec
+            values: np.ndarray = out.numpy().astype(np.float64)
+            return values * spec.output_scale + spec.output_shift
+        return torch.sigmoid(out).numpy().astype(np.float64)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """binary: the positive-class probability per row; multiclass: per class."""
+        if self.contract.task == "regression":
+            raise ModelError("a regression model has no probabilities")
+        return self.predict_outputs(frame)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        probability = self.predict_proba(frame)
+        """MLflow's answer per task: binary ``prediction`` (0/1) and ``probability``;
+        multiclass ``prediction`` (the class label) and ``probability_<class>`` per class;
+        regression ``prediction`` (a float)."""
+        outputs = self.predict_outputs(frame)
+        task = self.contract.task
+        if task == "regression":
+            return pd.DataFrame({"prediction": outputs})
+        if task == "multiclass":
+            labels = self.contract.class_labels
+            predicted = [labels[i] for i in outputs.argmax(axis=1)]
+            columns: dict[str, object] = {"prediction": predicted}
+            columns |= {f"probability_{c}": outputs[:, i] for i, c in enumerate(labels)}
+            return pd.DataFrame(columns)
         return pd.DataFrame(
-            {"prediction": (probability >= 0.5).astype(np.int64), "probability": probability}
+            {"prediction": (outputs >= 0.5).astype(np.int64), "probability": outputs}
         )
 
 

@@ -24,13 +24,16 @@ from torch import nn
 from tqdm import tqdm
 
 from slipway.config import TrainingSettings
+from slipway.data.contract import Task
 from slipway.errors import TrainingError
 from slipway.state_files import write_atomic
-from slipway.training.network import NetworkSpec, TabularMLP
+from slipway.training.network import NetworkSpec, SlipwayNetwork, build_network
 
 
 @dataclass(frozen=True)
 class EpochMetrics:
+    """One epoch's figures; ``val_accuracy`` is NaN for regression (it has none)."""
+
     epoch: int
     train_loss: float
     val_loss: float
@@ -44,7 +47,7 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    model: TabularMLP
+    model: SlipwayNetwork
     best_epoch: int
     best_val_loss: float
     stopped_early: bool
@@ -91,15 +94,70 @@ def _save_atomic(state: dict[str, torch.Tensor], path: Path) -> None:
         raise TrainingError(f"cannot write the checkpoint {path}: {exc.strerror or exc}") from exc
 
 
+def loss_for(task: Task) -> nn.Module:
+    """binary: BCE on the logit; multiclass: cross entropy on the K logits; regression:
+    mean squared error on the standardised target."""
+    if task == "multiclass":
+        return nn.CrossEntropyLoss()
+    if task == "regression":
+        return nn.MSELoss()
+    return nn.BCEWithLogitsLoss()
+
+
+def _accuracy(task: Task, out: torch.Tensor, y: torch.Tensor) -> float:
+    if task == "binary":
+        return float(((out > 0).float() == y).float().mean())
+    if task == "multiclass":
+        return float((out.argmax(dim=-1) == y).float().mean())
+    return float("nan")
+
+
+def target_scaling(task: Task, y_train: np.ndarray) -> tuple[float, float]:
+    """(scale, shift) with ``value = standardised * scale + shift``: the training target's
+    standard deviation and mean for regression (so one learning rate suits any unit),
+    the identity otherwise."""
+    if task != "regression":
+        return 1.0, 0.0
+    values = np.asarray(y_train, dtype=np.float64)
+    std = float(values.std())
+    return (std if std > 0 else 1.0), float(values.mean())
+
+
+def _targets(
+    task: Task, y: np.ndarray, scale: float, shift: float, device: torch.device
+) -> torch.Tensor:
+    if task == "multiclass":
+        return torch.as_tensor(np.asarray(y, dtype=np.int64), device=device)
+    values = (np.asarray(y, dtype=np.float64) - shift) / scale
+    return torch.as_tensor(values, dtype=torch.float32, device=device)
+
+
 @torch.no_grad()
 def _evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, task: Task
 ) -> tuple[float, float]:
     model.eval()
-    logits = model(x)
-    loss = float(loss_fn(logits, y))
-    accuracy = float(((logits > 0).float() == y).float().mean())
-    return loss, accuracy
+    out = model(x)
+    return float(loss_fn(out, y)), _accuracy(task, out, y)
+
+
+def network_spec(
+    settings: TrainingSettings, input_dim: int, output_dim: int, scaling: tuple[float, float]
+) -> NetworkSpec:
+    """The spec of the network to train: the configured custom one, else the built-in MLP."""
+    scale, shift = scaling
+    custom = settings.network
+    return NetworkSpec(
+        input_dim,
+        tuple(settings.hidden_sizes),
+        settings.dropout,
+        output_dim=output_dim,
+        kind="custom" if custom is not None else "mlp",
+        factory=custom.factory if custom is not None else None,
+        params=dict(custom.params) if custom is not None else {},
+        output_scale=scale,
+        output_shift=shift,
+    )
 
 
 def train(
@@ -109,19 +167,23 @@ def train(
     y_val: np.ndarray,
     settings: TrainingSettings,
     *,
+    task: Task = "binary",
+    output_dim: int = 1,
     device: torch.device | None = None,
     checkpoint_dir: Path | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> TrainResult:
-    """Train a TabularMLP; returns it with the weights of its best validation epoch."""
+    """Train the configured network for ``task``; returns it with the weights of its best
+    validation epoch. Labels: binary 0/1, multiclass the class index (0..output_dim-1),
+    regression the value (standardised here; the spec keeps the scaling)."""
     seed_everything(settings.seed)
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     device = device or torch.device("cpu")
     rank, world = _rank_world()
 
-    spec = NetworkSpec(x_train.shape[1], tuple(settings.hidden_sizes), settings.dropout)
-    model = TabularMLP(spec).to(device)
+    spec = network_spec(settings, x_train.shape[1], output_dim, target_scaling(task, y_train))
+    model = build_network(spec).to(device)
     trained: nn.Module = model
     if world > 1:
         trained = nn.parallel.DistributedDataParallel(
@@ -130,11 +192,11 @@ def train(
     optimizer = torch.optim.AdamW(
         trained.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = loss_for(task)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
-    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
+    yt = _targets(task, y_train, spec.output_scale, spec.output_shift, device)
     xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
-    yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    yv = _targets(task, y_val, spec.output_scale, spec.output_shift, device)
 
     # Every rank draws the same permutation and takes an equal-length shard of it, so DDP
     # sees the same number of steps on each rank (an uneven count would hang all-reduce).
@@ -170,7 +232,7 @@ def train(
             optimizer.step()
             total += float(loss.detach()) * len(batch)
             seen += len(batch)
-        val_loss, val_accuracy = _evaluate(model, xv, yv, loss_fn)
+        val_loss, val_accuracy = _evaluate(model, xv, yv, loss_fn, task)
         metrics = EpochMetrics(
             epoch, total / max(seen, 1), val_loss, val_accuracy, time.perf_counter() - started, seen
         )

@@ -151,18 +151,16 @@ def run_trial(
     from slipway.registry import tracking
     from slipway.training import trainer
     from slipway.training.features import Preprocessor
+    from slipway.training.labels import encode_labels
 
     parent = tracking.require_run(client, parent_run_id)
     tuned = with_hyperparameters(settings, params)
     contract = load_contract(tuned.data.contract)
-    parts = split(tables.read_table(data), tuned)
+    parts = split(tables.read_table(data), tuned, contract)
     preprocessor = Preprocessor.fit(parts.train, contract)
 
     def labels(frame: Any) -> np.ndarray:
-        y: np.ndarray = (frame[contract.label].to_numpy() == contract.positive_class).astype(
-            np.float32
-        )
-        return y
+        return encode_labels(frame, contract)
 
     child = client.create_run(
         parent.info.experiment_id,
@@ -176,7 +174,8 @@ def run_trial(
             result = trainer.train(
                 preprocessor.transform(parts.train), labels(parts.train),
                 preprocessor.transform(parts.validation), labels(parts.validation),
-                tuned.training, device=trainer.pick_device(tuned.device),
+                tuned.training, task=contract.task, output_dim=contract.output_width,
+                device=trainer.pick_device(tuned.device),
                 checkpoint_dir=Path(checkpoints),
             )  # fmt: skip
         client.log_metric(run_id, METRIC, result.best_val_loss)
