@@ -22,6 +22,12 @@ from slipway.rollout.analysis import (
     find_breach,
     judge_window,
 )
+from slipway.rollout.shadow_analysis import (
+    ShadowStats,
+    ShadowThresholds,
+    judge_shadow,
+    shadow_breach,
+)
 
 T = Thresholds(
     min_requests=50,
@@ -384,14 +390,16 @@ def test_scores_gate_off() -> None:
 
 
 def test_a_large_psi_over_a_small_sample_is_noise() -> None:
-    """12 scores drawn near the champion's shape: PSI ~0.76 (above 0.25) from sampling noise
-    alone; the chi-square test says it is no shift, so the gate passes."""
+    """12 scores drawn near the champion's shape: a raw PSI ~0.76 (above 0.25) from
+    sampling noise alone; less that noise it is within the bound, and the chi-square test
+    says it is no shift either, so the gate passes."""
     few = dataclasses.replace(T, min_score_samples=10)
     canary = s(60, 0, 8.0, (1.0, 0, 2, 1, 2, 4, 1, 1, 0, 0))
     decision = judge_window(Snapshot(canary, s(1000, 0, 8.0, CHAMPION_SCORES)), None, 0, few)
     assert decision.action is Action.PROMOTE, decision.reason
     (scores,) = [m for m in decision.measurements if m.metric == "scores"]
-    assert scores.statistic > 0.25 and scores.p_value > 0.05
+    assert scores.statistic < 0.25 and scores.p_value > 0.05
+    assert "sampling noise" in scores.reason, scores.reason
 
 
 def test_a_mid_window_check_is_held_to_a_stricter_level() -> None:
@@ -404,3 +412,86 @@ def test_a_mid_window_check_is_held_to_a_stricter_level() -> None:
     assert find_breach(Snapshot(canary, HEALTHY), None, peeking).action is Action.CONTINUE
     assert find_breach(Snapshot(canary, HEALTHY), None, T).action is Action.ROLLBACK
     assert find_breach(Snapshot(s(100, 6, 8.0), HEALTHY), None, peeking).action is Action.ROLLBACK
+
+
+# ---------------------------------------------------------------------- the shadow phase
+
+ST = ShadowThresholds(min_requests=50, min_agreement=0.9, max_extensions=2, confidence=0.95)
+
+# (name, agreement counts, extensions so far, expected action, expected outcome, reason has)
+SHADOW_SCENARIOS = [
+    ("all agree passes", ShadowStats(200, 0), 0, Action.PROMOTE, Outcome.PASS, "meets"),
+    ("92% agreement passes", ShadowStats(184, 16), 0, Action.PROMOTE, Outcome.PASS, "92.00%"),
+    (
+        "88% over 200 is not shown below 90%: passes",
+        ShadowStats(176, 24), 0, Action.PROMOTE, Outcome.PASS, "meets",
+    ),
+    (
+        "50% agreement fails",
+        ShadowStats(100, 100), 0, Action.ROLLBACK, Outcome.FAIL, "below the minimum 90%",
+    ),
+    (
+        "shadow errors count as not agreeing",
+        ShadowStats(60, 0, error=60), 0, Action.ROLLBACK, Outcome.FAIL, "60 errors",
+    ),
+    (
+        "dropped copies are not answers: too few is inconclusive",
+        ShadowStats(20, 0, dropped=500), 0, Action.EXTEND, Outcome.INCONCLUSIVE,
+        "500 copies dropped",
+    ),
+    (
+        "too few compared answers extends",
+        ShadowStats(10, 0), 0, Action.EXTEND, Outcome.INCONCLUSIVE, "10 mirrored answers",
+    ),
+    (
+        "a Prometheus gap extends",
+        ShadowStats(NAN, NAN), 1, Action.EXTEND, Outcome.INCONCLUSIVE, "Prometheus gap",
+    ),
+    (
+        "inconclusive past the limit rolls back",
+        ShadowStats(10, 30), 2, Action.ROLLBACK, Outcome.INCONCLUSIVE, "after 2 extensions",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "stats", "extensions", "action", "outcome", "reason"),
+    SHADOW_SCENARIOS,
+    ids=[row[0] for row in SHADOW_SCENARIOS],
+)
+def test_shadow_decision(
+    name: str, stats: ShadowStats, extensions: int, action: Action, outcome: Outcome, reason: str
+) -> None:
+    decision = judge_shadow(stats, extensions, ST)
+    assert decision.action is action, decision.reason
+    assert decision.outcome is outcome
+    assert reason in decision.reason, decision.reason
+    (agreement,) = decision.measurements
+    assert agreement.metric == "agreement"
+
+
+def test_shadow_decision_records_the_test_and_samples() -> None:
+    decision = judge_shadow(ShadowStats(100, 100), 0, ST)
+    (m,) = decision.measurements
+    record = json.loads(json.dumps(decision.to_dict()))["measurements"][0]
+    assert m.test == "binomial" and m.statistic == 0.5 and m.p_value < 1e-6
+    assert record["canary_samples"] == 200 and record["outcome"] == "fail"
+
+
+def test_shadow_dry_run_is_measured_and_never_acts() -> None:
+    dry = dataclasses.replace(ST, dry_run=True)
+    decision = judge_shadow(ShadowStats(100, 100), 0, dry)
+    assert decision.action is Action.PROMOTE, decision.reason
+    assert decision.measurements[0].outcome is Outcome.FAIL
+    assert decision.measurements[0].dry_run
+    assert "dry run" in decision.reason
+
+
+def test_shadow_mid_window_check_only_rolls_back_and_is_stricter() -> None:
+    """35 of 200 disagreeing (17.5% against a 10% bound): binomial p ~0.0007, a breach at
+    a single look; at 100 looks (alpha 0.0005) not yet."""
+    stats = ShadowStats(165, 35)
+    assert shadow_breach(stats, ST).action is Action.ROLLBACK
+    assert shadow_breach(stats, dataclasses.replace(ST, looks=100)).action is Action.CONTINUE
+    assert shadow_breach(ShadowStats(200, 0), ST).action is Action.CONTINUE
+    assert shadow_breach(ShadowStats(5, 0), ST).outcome is Outcome.INCONCLUSIVE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from slipway.rollout import statistics
@@ -57,3 +58,26 @@ def test_score_shift_test_accounts_for_sample_size() -> None:
     assert statistics.score_shift_test((0.0, 5, 0), (0.0, 9, 0)).p_value == 1.0
     with pytest.raises(ValueError, match="buckets"):
         statistics.score_shift_test((1.0,), (1.0, 2))
+
+
+def test_psi_sampling_noise_is_what_samples_of_one_distribution_show() -> None:
+    """Draws of one distribution: their raw PSI averages about the noise term, and the
+    excess over it centres near zero; a real shift stays far above it."""
+    rng = np.random.default_rng(0)
+    shape = np.array([1, 5, 12, 20, 24, 20, 12, 5, 1], dtype=float)
+    shape /= shape.sum()
+    raw, excess = [], []
+    for _ in range(400):
+        champion = rng.multinomial(400, shape).astype(float)
+        canary = rng.multinomial(44, shape).astype(float)
+        noise = statistics.psi_sampling_noise(champion, canary)
+        raw.append(statistics.psi(champion, canary))
+        excess.append(raw[-1] - noise)
+    assert 0.15 < float(np.mean(raw)) < 0.35  # noise alone near a "large shift"
+    assert abs(float(np.median(excess))) < 0.1
+    shifted = rng.multinomial(44, np.roll(shape, 3)).astype(float)
+    champion = rng.multinomial(400, shape).astype(float)
+    assert (
+        statistics.psi(champion, shifted) - statistics.psi_sampling_noise(champion, shifted) > 1.0
+    )
+    assert statistics.psi_sampling_noise((0.0, 10), (0.0, 5)) == 0.0  # one bucket: none

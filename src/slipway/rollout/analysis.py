@@ -288,18 +288,22 @@ def _scores(canary: Stats, baseline: Stats | None, t: Thresholds) -> Measurement
             canary_samples=n, baseline_samples=bn,
         )  # fmt: skip
     try:
-        index = statistics.psi(base_scores, canary.scores)
+        raw = statistics.psi(base_scores, canary.scores)
         shift = statistics.score_shift_test(base_scores, canary.scores)
     except ValueError as exc:
         return Measurement(name, Outcome.INCONCLUSIVE, f"score histograms: {exc}")
-    # Both: the shift must be real (significant at the confidence) and large (the PSI).
+    # The PSI judged is the excess over what sampling alone gives at these sample sizes
+    # (small canary samples inflate the raw PSI of an honest canary), and the shift must
+    # also be real: significant at the confidence.
+    noise = statistics.psi_sampling_noise(base_scores, canary.scores)
+    index = max(raw - noise, 0.0)
     worse = index > t.max_score_psi and shift.p_value < 1.0 - t.confidence
     above = index > t.max_score_psi
-    noise = ": not a significant shift" if above and not worse else ""
+    weak = ": not a significant shift" if above and not worse else ""
     reason = (
         f"canary score distribution PSI {index:.3f} against the baseline's "
-        f"({'above' if above else 'within'} {t.max_score_psi:g}; chi-square "
-        f"p={shift.p_value:.3g}{noise})"
+        f"({'above' if above else 'within'} {t.max_score_psi:g}; raw {raw:.3f} less "
+        f"{noise:.3f} of sampling noise; chi-square p={shift.p_value:.3g}{weak})"
     )
     return Measurement(
         name, Outcome.FAIL if worse else Outcome.PASS, reason, "psi+chi_square", index,
