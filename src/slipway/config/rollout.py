@@ -73,6 +73,72 @@ class KServeSettings(_Section):
     context: str | None = None
 
 
+class LoadSettings(_Section):
+    """Bounded synthetic load during the analysis (slipway.rollout.load), as Flagger's load
+    tester: for environments without live traffic, where a canary could not be judged."""
+
+    enabled: bool = Field(False, description="Send load while the rollout runs.")
+    rate: float = Field(
+        20, gt=0, le=1000, description="Requests per second, all clients together (a ceiling)."
+    )
+    duration_seconds: float | None = Field(
+        None, gt=0, description="Stop after this long; none: for the rollout's length."
+    )
+    clients: int = Field(2, ge=1, le=64, description="Concurrent clients sharing the rate.")
+    source: Literal["contract", "payloads"] = Field(
+        "contract",
+        description="contract: rows generated within each column's range or categories "
+        "(seeded); payloads: the rows the predictors recorded (monitoring.payloads).",
+    )
+    payloads_version: str | None = Field(
+        None, description="payloads: whose recorded rows to replay; none: the champion's."
+    )
+    seed: int = Field(0, description="Seed of the generated rows and of the draw of rows.")
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Where requests go; none: the local router. On KServe (no router) it "
+        "must name the InferenceService's URL.",
+    )
+    timeout_seconds: float = Field(10, gt=0, description="Timeout of one request.")
+
+
+class ShadowSettings(_Section):
+    """The shadow phase before the canary steps: a share of live requests is copied to the
+    challenger, whose answers are compared with the champion's and never returned."""
+
+    percent: float = Field(
+        0, ge=0, le=100, description="Share of live requests mirrored to the challenger; 0: off."
+    )
+    duration_seconds: float = Field(60, gt=0, description="How long the shadow phase watches.")
+    min_requests: int = Field(
+        50, ge=1, description="Compared answers the phase needs before it can be judged."
+    )
+    min_agreement: float = Field(
+        0.9, ge=0, le=1, description="Smallest share of compared answers that must agree."
+    )
+    score_tolerance: float = Field(
+        0.1,
+        ge=0,
+        description="Largest difference between two scores (probabilities) still agreeing; "
+        "labels must be equal.",
+    )
+    max_extensions: int = Field(
+        2, ge=0, description="Windows the phase may be extended for lack of traffic; then rollback."
+    )
+    max_inflight: int = Field(
+        32,
+        ge=1,
+        description="Mirrored calls in flight at most; a copy beyond it is dropped and counted.",
+    )
+    timeout_seconds: float = Field(
+        2, gt=0, description="A mirrored call slower than this counts as an error."
+    )
+    dry_run: bool = Field(
+        False, description="Measure and record the agreement, but never roll back on it."
+    )
+
+
 class RolloutSettings(_Section):
     """Canary analysis: traffic steps, windows and the thresholds that gate promotion."""
 
@@ -143,8 +209,10 @@ class RolloutSettings(_Section):
         1, ge=0, description="First wait between tries; it doubles each time."
     )
     promotion_backoff_max_seconds: float = Field(30, ge=0, description="Longest wait.")
+    shadow: ShadowSettings = ShadowSettings()
     kserve: KServeSettings = KServeSettings()
     gitops: GitOpsSettings = GitOpsSettings()
+    load: LoadSettings = LoadSettings()
 
     @model_validator(mode="after")
     def _steps_increase(self) -> RolloutSettings:

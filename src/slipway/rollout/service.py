@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 from slipway.errors import RolloutError
 from slipway.registry import aliases
 from slipway.rollout.controller import RolloutController, RolloutOutcome
-from slipway.rollout.demo_traffic import DemoTraffic
 from slipway.rollout.gitops import GitOpsRecorder
 from slipway.rollout.history import HistoryTags
+from slipway.rollout.load import LoadCounts, LoadGenerator, load_for
 from slipway.rollout.model_registry import MlflowChampion, MlflowTags, target_for
 from slipway.rollout.outcome import PROMOTED, ROLLED_BACK, RUNNING, StepRecord
 from slipway.rollout.promotion import PromotionIncomplete, StageFailed, retrying, run_stages
@@ -198,14 +198,53 @@ def recover_model(runtime: Runtime, model: str) -> str:
         backend.close()
 
 
+def _load(
+    runtime: Runtime, url: str | None, champion_version: str, traffic: float
+) -> LoadGenerator | None:
+    """The load step the settings (or ``--traffic``, contract rows at that rate) ask for."""
+    from slipway.data.contract import load_contract
+
+    settings = runtime.settings
+    load = settings.rollout.load
+    if traffic > 0:
+        load = load.model_copy(update={"enabled": True, "rate": traffic, "source": "contract"})
+    if not load.enabled:
+        return None
+    payloads_root = settings.monitoring.payloads.directory or runtime.state_dir / "payloads"
+    generator = load_for(
+        load,
+        url,
+        settings.tracking.model_name,
+        load_contract(settings.data.contract),
+        payloads_root,
+        champion_version,
+    )
+    logging.getLogger(EVENTS_LOGGER).info(
+        f"load: {load.rate:g} requests/s, {load.clients} clients, rows from {load.source}, "
+        + (f"for {load.duration_seconds:g} s" if load.duration_seconds else "for the rollout")
+    )
+    return generator
+
+
+def _report_load(counts: LoadCounts) -> None:
+    logging.getLogger(EVENTS_LOGGER).info(
+        f"load: sent {counts.sent}, ok {counts.ok}, errors {counts.errors}"
+    )
+
+
 def start_rollout(
     runtime: Runtime,
     version: str | None,
     fault_error_rate: float = 0.0,
     fault_latency_ms: float = 0.0,
     traffic: float = 0.0,
+    on_load: Callable[[LoadCounts], None] | None = None,
     progress: Sequence[Recorder] = (),
 ) -> RolloutOutcome:
+    """Run the rollout of ``version`` (default: the challenger) to its decision. With
+    ``rollout.load.enabled`` (or ``traffic``, requests per second through the router) the
+    load step runs for the rollout's length at most; its counts go to the event log and
+    to ``on_load``."""
     ensure_event_log()
     settings = runtime.settings
     name = settings.tracking.model_name
@@ -262,9 +301,16 @@ def start_rollout(
                 )
             if traffic > 0 and url is None:
                 raise RolloutError("--traffic is for the local backend only")
-            load = DemoTraffic(url, name, traffic) if url and traffic > 0 else nullcontext()
-            with load, terminate_rolls_back():
-                return controller.run(canary, champion)
+            load = _load(runtime, url, str(champion_mv.version), traffic)
+            try:
+                with load or nullcontext(), terminate_rolls_back():
+                    return controller.run(canary, champion)
+            finally:
+                if load is not None:
+                    counts = load.stop()
+                    _report_load(counts)
+                    if on_load is not None:
+                        on_load(counts)
         finally:
             metrics.close()
     finally:
