@@ -1,13 +1,22 @@
-"""``slipway rollout start|status|abort|recover``: a canary rollout of a model version."""
+"""``slipway rollout start|status|history|abort|recover``: a canary rollout of a model
+version.
+
+``start``, ``status`` and ``history`` write for a person on a terminal (a live progress
+line, tables) and JSON when stdout is not a terminal (a pipe, a log) or with ``--json``;
+``--human`` forces the terminal form.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from typing import Annotated
 
 import typer
 
 from slipway.cli.common import ConfigOpt, StateOpt, friendly, runtime
+from slipway.errors import RolloutError
 
 VersionOpt = Annotated[
     str | None, typer.Option(help="Model version to roll out (default: the `challenger` alias).")
@@ -20,6 +29,24 @@ FaultLatencyOpt = Annotated[float, typer.Option(help="TESTING: latency added to 
 TrafficOpt = Annotated[
     float, typer.Option(help="Local backend: send this many synthetic requests per second.")
 ]
+
+JsonOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--json/--human",
+        help="JSON (one line per event for start), or the terminal form; default: JSON "
+        "when stdout is not a terminal.",
+    ),
+]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="Registered model (default: the configured model).")
+]
+LimitOpt = Annotated[int, typer.Option(help="Show at most this many rollouts, newest first.")]
+
+
+def _as_json(choice: bool | None) -> bool:
+    return not sys.stdout.isatty() if choice is None else choice
+
 
 rollout_app = typer.Typer(
     help="Canary rollout of a model version: traffic steps gated on Prometheus metrics.",
@@ -36,32 +63,89 @@ def rollout_start(
     fault_error_rate: FaultErrorRateOpt = 0.0,
     fault_latency_ms: FaultLatencyOpt = 0.0,
     traffic: TrafficOpt = 0.0,
+    as_json: JsonOpt = None,
 ) -> None:
-    """Deploy the version as a canary, step its traffic, promote or roll back (blocks)."""
+    """Deploy the version as a canary, step its traffic, promote or roll back (blocks),
+    showing its progress."""
+    from slipway.rollout.history import entry_detail, entry_of_state
+    from slipway.rollout.progress import ProgressRecorder
     from slipway.rollout.service import start_rollout
     from slipway.rollout.signals import Terminated
 
+    rt = runtime(config, state_dir)
+    json_lines = _as_json(as_json)
+    progress = ProgressRecorder(sys.stdout, rt.settings.rollout.window_seconds, json_lines)
     try:
         outcome = start_rollout(
-            runtime(config, state_dir), version, fault_error_rate=fault_error_rate,
-            fault_latency_ms=fault_latency_ms, traffic=traffic,
+            rt, version, fault_error_rate=fault_error_rate, fault_latency_ms=fault_latency_ms,
+            traffic=traffic, progress=[progress],
         )  # fmt: skip
     except Terminated as exc:
         # The controller rolled back and recorded why before this; exit as SIGTERM asks.
         typer.secho(f"error: rollout stopped: {exc}; rolled back", fg=typer.colors.RED, err=True)
         raise typer.Exit(128 + exc.signum) from None
-    typer.echo(json.dumps(outcome.summary(), indent=2))
+    if not json_lines:  # JSON: the decision event, with the whole outcome, was the last line
+        typer.echo(entry_detail(entry_of_state(outcome.summary()), time.time()))
     if outcome.decision != "promoted":
         raise typer.Exit(2)
 
 
 @rollout_app.command("status")
 @friendly
-def rollout_status(config: ConfigOpt = None, state_dir: StateOpt = None) -> None:
+def rollout_status(
+    config: ConfigOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = None
+) -> None:
     """The current or last rollout: steps, metrics, decisions, traffic."""
+    from slipway.rollout.history import entry_detail, entry_of_state
     from slipway.rollout.service import rollout_status as status
 
-    typer.echo(json.dumps(status(runtime(config, state_dir)), indent=2))
+    state = status(runtime(config, state_dir))
+    if _as_json(as_json):
+        typer.echo(json.dumps(state, indent=2))
+    elif state.get("rollout", True) is None:
+        typer.echo(state["message"])
+    else:
+        typer.echo(entry_detail(entry_of_state(state), time.time()))
+        typer.echo(f"  traffic    {_split(state.get('traffic_now'))}")
+
+
+def _split(traffic: object) -> str:
+    if isinstance(traffic, dict):
+        return ", ".join(f"v{version} {share}%" for version, share in traffic.items()) or "-"
+    return str(traffic)
+
+
+@rollout_app.command("history")
+@friendly
+def rollout_history(
+    model: ModelOpt = None,
+    limit: LimitOpt = 20,
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    as_json: JsonOpt = None,
+) -> None:
+    """Past rollouts of a model with their decisions, from its MLflow version tags (and
+    this machine's rollout state when it has one)."""
+    from slipway.rollout.history import history_of, history_table, read_history, with_local
+    from slipway.rollout.records import StateFile
+    from slipway.rollout.service import STATE_FILE
+
+    if limit < 1:
+        raise RolloutError(f"--limit must be at least 1, not {limit}")
+    rt = runtime(config, state_dir)
+    name = model or rt.settings.tracking.model_name
+    entries = history_of(name, read_history(rt.mlflow, name))
+    try:
+        entries = with_local(entries, StateFile(rt.state_dir / STATE_FILE).read(), name)
+    except RolloutError as exc:  # the local state is a nicety here; MLflow's tags stand
+        typer.secho(f"warning: {exc}", fg=typer.colors.YELLOW, err=True)
+    entries = entries[:limit]
+    if _as_json(as_json):
+        typer.echo(json.dumps({"model": name, "rollouts": [e.to_dict() for e in entries]}))
+    elif not entries:
+        typer.echo(f"no rollout of {name} is recorded in MLflow")
+    else:
+        typer.echo(history_table(entries, time.time()))
 
 
 @rollout_app.command("abort")

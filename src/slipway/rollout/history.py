@@ -21,6 +21,7 @@ from typing import Any
 
 from slipway.errors import RolloutError
 from slipway.rollout.outcome import PROMOTED, RUNNING, RolloutOutcome
+from slipway.rollout.progress import duration
 from slipway.rollout.records import BaseRecorder
 
 PREFIX = "slipway.rollout."
@@ -144,18 +145,11 @@ def history_of(
     return entries[:limit] if limit is not None else entries
 
 
-def with_local(
-    entries: list[RolloutEntry], state: dict[str, Any] | None, model: str
-) -> list[RolloutEntry]:
-    """``entries`` with the local state file's rollout (``StateFile``) in place of its
-    tags' row: the state file has the champion, the times and every step as they are
-    now. Another model's state, or none, changes nothing."""
-    if not state or state.get("model") != model:
-        return entries
-    version = str(state.get("version", ""))
-    local = RolloutEntry(
-        model=model,
-        version=version,
+def entry_of_state(state: dict[str, Any]) -> RolloutEntry:
+    """The rollout in the local state file (``StateFile``, ``slipway rollout status``)."""
+    return RolloutEntry(
+        model=str(state.get("model", "")),
+        version=str(state.get("version", "")),
         decision=str(state.get("decision", RUNNING)),
         reason=str(state.get("reason", "")),
         champion_before=state.get("champion_before") or None,
@@ -174,7 +168,18 @@ def with_local(
         ],
         source="local state",
     )
-    rest = [e for e in entries if e.version != version]
+
+
+def with_local(
+    entries: list[RolloutEntry], state: dict[str, Any] | None, model: str
+) -> list[RolloutEntry]:
+    """``entries`` with the local state file's rollout in place of its tags' row: the
+    state file has the champion, the times and every step as they are now. Another
+    model's state, or none, changes nothing."""
+    if not state or state.get("model") != model:
+        return entries
+    local = entry_of_state(state)
+    rest = [e for e in entries if e.version != local.version]
     return sorted([local, *rest], key=_order, reverse=True)
 
 
@@ -195,13 +200,65 @@ def read_history(client: Any, model: str) -> dict[str, dict[str, str]]:
     return {str(mv.version): dict(mv.tags or {}) for mv in found}
 
 
-def age(seconds_ago: float) -> str:
-    """``12s``, ``4m``, ``3h``, ``2d``: how long ago, for a human table."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds_ago >= size:
-            return f"{int(seconds_ago // size)}{unit}"
-    return f"{int(max(seconds_ago, 0))}s"
+def when(at: float | None) -> str:
+    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(at))
 
 
-def now() -> float:
-    return time.time()
+def _duration(entry: RolloutEntry, now: float) -> str:
+    if entry.duration_s is not None:
+        return duration(entry.duration_s)
+    if entry.started_at is not None and entry.decision == RUNNING:
+        return f"{duration(now - entry.started_at)} so far"
+    return "-"
+
+
+def _champions(entry: RolloutEntry) -> str:
+    return f"{entry.champion_before or '?'} -> {entry.champion_after or '?'}"
+
+
+def steps_text(entry: RolloutEntry) -> str:
+    """``10% pass, 50% fail``: each step's share and its last judgement's outcome."""
+    return ", ".join(f"{s.percent}% {s.outcome or s.decision or '-'}" for s in entry.steps) or "-"
+
+
+COLUMNS = ("VERSION", "DECISION", "CHAMPION", "STARTED", "DURATION", "STEPS", "REASON")
+
+
+def history_table(entries: list[RolloutEntry], now: float) -> str:
+    """The rollouts as a table for a terminal, newest first; the reason last, uncut."""
+    rows = [
+        (e.version, e.decision, _champions(e), when(e.started_at), _duration(e, now),
+         steps_text(e), e.reason)
+        for e in entries
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for row in [COLUMNS, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def entry_detail(entry: RolloutEntry, now: float) -> str:
+    """One rollout in full for a terminal: its fields, then a line per step with each
+    metric's outcome, test, statistic and p-value."""
+    lines = [
+        f"rollout of {entry.model} version {entry.version}: {entry.decision}",
+        f"  champion   {_champions(entry)}",
+        f"  started    {when(entry.started_at)}",
+        f"  ended      {when(entry.finished_at)}",
+        f"  duration   {_duration(entry, now)}",
+        f"  reason     {entry.reason or '-'}",
+    ]
+    for step in entry.steps:
+        lines.append(
+            f"  step {step.number} at {step.percent}%: {step.outcome or '-'} ({step.decision})"
+        )
+        for m in step.measurements:
+            dry = " (dry run)" if m.get("dry_run") else ""
+            lines.append(
+                f"    {m.get('metric')}: {m.get('outcome')}{dry}  {m.get('test') or '-'}"
+                f"  statistic {m.get('statistic')}  p {m.get('p_value')}"
+                f"  samples {m.get('canary_samples')}/{m.get('baseline_samples')}"
+            )
+    return "\n".join(lines)
