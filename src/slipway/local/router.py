@@ -12,9 +12,17 @@ No request is dropped while weights change:
 - a request whose connection to a backend is refused (never sent) is retried once on
   another backend; anything that fails after sending is answered 502, never retried.
 
-Admin API on the same port: ``GET /-/router`` (table and counters), ``PUT /-/router``
-(``{"backends": [{"name", "url", "weight", "model_version"}]}``), ``GET /-/router/health``;
-``/metrics`` is the router's own Prometheus metrics. Everything else is proxied.
+Shadow traffic (slipway.serving.shadow): with a shadow target set, a share of the
+inference requests answered 200 is copied to it after the live answer went out, and the two
+answers compared and counted (``slipway_shadow_requests_total``); the shadow's answer is
+never returned, and a copy that finds ``max_inflight`` copies in flight is dropped.
+
+Admin API on the same port: ``GET /-/router`` (table, counters, shadow), ``PUT /-/router``
+(``{"backends": [{"name", "url", "weight", "model_version"}]}``), ``GET /-/shadow``,
+``PUT /-/shadow`` (``{"url", "model_name", "model_version", "percent", "score_tolerance",
+"max_inflight", "timeout_seconds"}``; ``{"url": null}`` turns it off), ``GET
+/-/router/health``; ``/metrics`` is the router's own Prometheus metrics. Everything else is
+proxied.
 
 Run: ``python -m slipway.local.router --port N [--backends JSON]``.
 """
@@ -31,6 +39,8 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from slipway.serving.shadow import Mirror, ShadowTargetRefused, parse_target
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +159,7 @@ class Router:
             ["backend", "model_version"],
             registry=self.registry,
         )
+        self.mirror = Mirror(self.registry)
         self._client: httpx.AsyncClient | None = None
         self._set_weights_gauge()
 
@@ -170,6 +181,7 @@ class Router:
         return {
             "backends": [asdict(b) for b in self.table.backends],
             "inflight": {url: n for url, n in self.inflight.items() if n},
+            "shadow": self.mirror.state(),
         }
 
     def configure(self, payload: bytes | Any) -> None:
@@ -201,6 +213,18 @@ class Router:
                 await _respond(send, 400, json.dumps(error).encode())
                 return
             await _respond(send, 200, json.dumps(self.state()).encode())
+        elif path == "/-/shadow" and method == "GET":
+            await _respond(send, 200, json.dumps(self.mirror.state()).encode())
+        elif path == "/-/shadow" and method == "PUT":
+            try:
+                target = parse_target(body)
+            except ShadowTargetRefused as exc:
+                error = {"error": str(exc), "field": exc.field}
+                await _respond(send, 400, json.dumps(error).encode())
+                return
+            self.mirror.configure(target)
+            log.info("shadow: %s", target or "off")
+            await _respond(send, 200, json.dumps(self.mirror.state()).encode())
         elif path == "/metrics" and method == "GET":
             await _respond(send, 200, generate_latest(self.registry), b"text/plain; version=0.0.4")
         else:
@@ -212,6 +236,7 @@ class Router:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self.mirror.close()
                 if self._client is not None:
                     await self._client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -257,6 +282,11 @@ class Router:
                 {"type": "http.response.start", "status": response.status_code, "headers": out}
             )
             await send({"type": "http.response.body", "body": response.content})
+            # After the live answer went out: the copy never delays it.
+            self.mirror.offer(
+                scope["method"], scope["path"], query, headers, body,
+                response.status_code, response.content,
+            )  # fmt: skip
             return
 
 

@@ -1,6 +1,12 @@
 """The rollout controller: the loop that steps a canary through its traffic percentages
 and acts on the judgement of slipway.rollout.analysis.
 
+With ``rollout.shadow.percent`` above 0 a shadow phase comes first: the challenger is served
+with no live traffic, a share of the live requests is mirrored to it and the answers
+compared (slipway.serving.shadow); its agreement is judged by
+slipway.rollout.shadow_analysis, with the three outcomes of the steps. It is recorded as a
+step at 0%. A fail rolls back before the challenger ever served a live request.
+
 For each step: set the canary's share, then watch a window. Every check interval it takes
 a snapshot (the metric source, over the time since the step began) and rolls back at once
 on a breach; at the end of the window it judges: next step, extend the window, or roll
@@ -25,11 +31,13 @@ Two things are not records, and their failures count:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 
 from slipway.config import RolloutSettings
+from slipway.errors import RolloutError
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.analysis import (
     Action,
@@ -54,6 +62,8 @@ from slipway.rollout.ports import (
     ChampionRegistry,
     MetricSource,
     Recorder,
+    ShadowMetrics,
+    ShadowRouter,
     TrafficRouter,
 )
 from slipway.rollout.promotion import (
@@ -66,6 +76,12 @@ from slipway.rollout.promotion import (
     run_stages,
 )
 from slipway.rollout.records import Recorders
+from slipway.rollout.shadow_analysis import (
+    ShadowStats,
+    ShadowThresholds,
+    judge_shadow,
+    shadow_breach,
+)
 from slipway.rollout.state import STAGES, RolloutState, ServedModel, StateStore
 
 log = logging.getLogger(__name__)
@@ -91,6 +107,7 @@ class RolloutController:
     ) -> None:
         self.settings = settings
         self.thresholds = Thresholds.from_settings(settings)
+        self.shadow_thresholds = ShadowThresholds.from_settings(settings)
         self.router = router
         self.metrics = metrics
         self.abort = abort
@@ -131,6 +148,10 @@ class RolloutController:
                 started_at=outcome.started_at,
             )
         try:
+            if s.shadow.percent > 0:
+                decision = self._shadow_phase(outcome, canary, champion)
+                if decision.action is not Action.PROMOTE:
+                    return self._roll_back(outcome, decision)
             self._persist(outcome, step=0, traffic=s.steps[0])
             self.router.deploy_canary(canary, champion, s.steps[0])
             self.record.progressed(outcome)
@@ -152,7 +173,7 @@ class RolloutController:
                 if decision.action is not Action.PROMOTE:
                     return self._roll_back(outcome, decision)
                 baseline = decision.baseline
-                self.record.step_passed(outcome, index + 1, step)
+                self.record.step_passed(outcome, len(outcome.steps), step)
         except BaseException as exc:
             # Fail safe: whatever stopped the analysis (the metric source gone, Ctrl-C,
             # SIGTERM, a bug), the canary does not keep its traffic. The error propagates.
@@ -166,6 +187,67 @@ class RolloutController:
                 outcome, Decision(Action.ROLLBACK, "aborted by request", ("abort",))
             )
         return self._promote(outcome, canary)
+
+    def _shadow_phase(
+        self, outcome: RolloutOutcome, canary: ModelVersion, champion: ModelVersion
+    ) -> Decision:
+        """Mirror to the challenger, watch, judge; mirroring is off again on return."""
+        router, metrics = self.router, self.metrics
+        if not isinstance(router, ShadowRouter) or not isinstance(metrics, ShadowMetrics):
+            raise RolloutError(
+                "rollout.shadow.percent is set, but this backend or metric source has no "
+                "shadow mode; set rollout.shadow.percent to 0"
+            )
+        self._persist(outcome, step=0, traffic=0)
+        step = StepRecord(0, time.time())
+        try:
+            router.start_shadow(canary, champion, self.settings.shadow)
+            self.metrics.wait_for_series(canary.name, canary.version, self.series_timeout)
+            outcome.steps.append(step)
+            self._persist(outcome)
+            self.record.progressed(outcome)
+            decision = self._watch_shadow(outcome, step, metrics)
+        finally:
+            router.stop_shadow()
+        step.finished_at = time.time()
+        self._persist(outcome)
+        if decision.action is Action.PROMOTE:
+            self.record.step_passed(outcome, len(outcome.steps), step)
+        return decision
+
+    def _watch_shadow(
+        self, outcome: RolloutOutcome, step: StepRecord, metrics: ShadowMetrics
+    ) -> Decision:
+        duration, t = self.settings.shadow.duration_seconds, self.shadow_thresholds
+        interval = self.settings.check_interval_seconds
+        extensions = 0
+
+        def measured(seconds: float) -> ShadowStats:
+            stats = metrics.shadow_stats(outcome.model, outcome.version, seconds)
+            step.canary = _shadow_dict(stats)
+            return stats
+
+        while True:
+            start = self.clock()
+            while (remaining := duration - (self.clock() - start)) > 0:
+                self.sleep(min(interval, remaining))
+                if self.abort.requested():
+                    return Decision(Action.ROLLBACK, "aborted by request", ("abort",))
+                early = shadow_breach(measured(min(self.clock() - start, duration)), t)
+                self.record.progressed(outcome)
+                _keep(step, "shadow check", early)
+                if early.action is Action.ROLLBACK:
+                    outcome.breach_detected_at = time.time()
+                    self._judged(outcome, step, _shadow_reason(early), extensions)
+                    return _shadow_reason(early)
+            decision = _shadow_reason(judge_shadow(measured(duration), extensions, t))
+            _keep(step, "shadow judgement", decision)
+            self._judged(outcome, step, decision, extensions)
+            if decision.action is Action.ROLLBACK:
+                outcome.breach_detected_at = time.time()
+            if decision.action is not Action.EXTEND:
+                return decision
+            extensions += 1
 
     def _watch_step(
         self, outcome: RolloutOutcome, step: StepRecord, baseline: Stats | None
@@ -278,6 +360,20 @@ def _keep(step: StepRecord, kind: str, decision: Decision) -> None:
             "measurements": [m.to_dict() for m in decision.measurements],
         }
     )
+
+
+def _shadow_dict(stats: ShadowStats) -> dict[str, float | None]:
+    fields = {"agree": stats.agree, "disagree": stats.disagree, "error": stats.error,
+              "dropped": stats.dropped, "agreement": stats.agreement}  # fmt: skip
+    return {k: None if v != v else round(v, 4) for k, v in fields.items()}  # NaN: no data
+
+
+def _shadow_reason(decision: Decision) -> Decision:
+    # The rollout's reason says the phase: "shadow: ..." tells a rollback in shadow (the
+    # challenger never served) from one in a step.
+    if decision.reason.startswith("shadow"):
+        return decision
+    return dataclasses.replace(decision, reason=f"shadow: {decision.reason}")
 
 
 def stats_step(step: StepRecord) -> dict[str, object]:

@@ -5,7 +5,10 @@
 - ``AbortSignal``: whether someone asked the rollout to stop;
 - ``Recorder``: one place a rollout leaves its record (MLflow tags, the state file, the
   event log, the backend's decision record, the GitOps record);
-- ``ChampionRegistry``: where the ``champion`` alias moves on promotion.
+- ``ChampionRegistry``: where the ``champion`` alias moves on promotion;
+- ``ShadowRouter``, ``ShadowMetrics``: the shadow phase (a router that mirrors a share of
+  the champion's requests to a challenger serving no live traffic, and the agreement
+  counts); only a rollout with ``rollout.shadow.percent`` above 0 needs them.
 
 The judgement itself (slipway.rollout.analysis) is pure and needs no port.
 
@@ -18,12 +21,14 @@ root (``slipway.runtime.Runtime.rollout_backend``) is the one place that picks o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from slipway.config.rollout import ShadowSettings
     from slipway.registry.model_version import ModelVersion
     from slipway.rollout.analysis import Snapshot
     from slipway.rollout.outcome import RolloutOutcome, StepRecord
+    from slipway.rollout.shadow_analysis import ShadowStats
     from slipway.rollout.state import StateStore
 
 
@@ -45,6 +50,27 @@ class TrafficRouter(Protocol):
 
     def rollback(self) -> None:
         """Canary traffic to 0 at once, then the champion restored as the served model."""
+
+
+@runtime_checkable
+class ShadowRouter(Protocol):
+    """The shadow phase's traffic: ``start_shadow``, then ``stop_shadow``, then the steps
+    (``deploy_canary`` reuses the server) or ``rollback`` (which also stops mirroring)."""
+
+    def start_shadow(
+        self, canary: ModelVersion, champion: ModelVersion, settings: ShadowSettings
+    ) -> None:
+        """Serve ``canary`` beside ``champion`` with no live traffic, and mirror
+        ``settings.percent`` of the live requests to it; return once mirroring is on."""
+
+    def stop_shadow(self) -> None:
+        """Stop mirroring (the canary's server stays, for the steps or the rollback)."""
+
+
+@runtime_checkable
+class ShadowMetrics(Protocol):
+    def shadow_stats(self, model: str, version: str, window_seconds: float) -> ShadowStats:
+        """The requests mirrored to ``version`` over the last ``window_seconds``."""
 
 
 class MetricSource(Protocol):

@@ -17,11 +17,15 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from slipway.errors import PrometheusError
 from slipway.rollout.analysis import Snapshot, Stats
+from slipway.rollout.shadow_analysis import ShadowStats
 from slipway.rollout.statistics import bucket_counts
 
 REQUESTS = "slipway_inference_requests_total"
 LATENCY = "slipway_inference_request_duration_seconds_bucket"
 SCORES = "slipway_prediction_score_bucket"
+# Counted where the copies are made (the router, or the champion's predictor on a cluster),
+# labelled with the shadow's model name and version (slipway.serving.shadow).
+SHADOW = "slipway_shadow_requests_total"
 
 
 def _selector(model: str, version: str) -> str:
@@ -53,6 +57,12 @@ class Queries:
             # Cumulative counts per ``le``: the scores observed in the window, per bucket.
             score_buckets=f"sum by (le) (increase({SCORES}{{{sel}}}[{w}]))",
         )
+
+
+def shadow_query(model: str, version: str, window_seconds: float) -> str:
+    """Mirrored answers to ``version`` over the window, one series per outcome."""
+    sel, w = _selector(model, version), _window(window_seconds)
+    return f"sum by (outcome) (increase({SHADOW}{{{sel}}}[{w}]))"
 
 
 class PrometheusClient:
@@ -125,6 +135,28 @@ class PrometheusClient:
             errors=0.0 if math.isnan(errors) else errors,
             p99_ms=p99 * 1000.0,
             scores=self.histogram(q.score_buckets),
+        )
+
+    def shadow_stats(self, model: str, version: str, window_seconds: float) -> ShadowStats:
+        """The copies mirrored to ``version`` over the window, by outcome; NaN for agree
+        and disagree when Prometheus holds no shadow series at all (a gap, not zero)."""
+        query = shadow_query(model, version, window_seconds)
+        try:
+            data = self._get(query, None)["data"]
+        except httpx.TransportError as exc:
+            raise PrometheusError(f"cannot reach Prometheus at {self.url}: {exc}") from exc
+        found = {
+            str(series.get("metric", {}).get("outcome")): float(series["value"][1])
+            for series in data.get("result") or []
+        }
+        if not found:
+            return ShadowStats(math.nan, math.nan)
+        counts = {k: (0.0 if math.isnan(v) else v) for k, v in found.items()}
+        return ShadowStats(
+            agree=counts.get("agree", 0.0),
+            disagree=counts.get("disagree", 0.0),
+            error=counts.get("error", 0.0),
+            dropped=counts.get("dropped", 0.0),
         )
 
     def snapshot(

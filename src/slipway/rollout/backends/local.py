@@ -5,6 +5,9 @@ Layout in the local stack (stack.json names): ``model-champion`` and, during a r
 ``router`` (slipway.local.router) in front of them; each is a Prometheus scrape target.
 Clients call the router; the router's table is the traffic split.
 
+The shadow phase: the canary's server runs at weight 0 and the router mirrors a share of the
+live requests to it (``PUT /-/shadow``); the canary steps then reuse that server.
+
 A server leaves only after the router has taken it out of the table and its in-flight
 requests have finished, so no request is dropped by a promotion or a rollback.
 
@@ -28,6 +31,7 @@ from typing import Any, Protocol
 import httpx
 
 from slipway.config import fault_injection_config
+from slipway.config.rollout import ShadowSettings
 from slipway.errors import StackError
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.state import STATE_FILE, FileStateStore
@@ -262,14 +266,48 @@ class LocalBackend:
 
     # ------------------------------------------------------------------ Backend
 
-    def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
+    def _start_canary(self, canary: ModelVersion, champion: ModelVersion) -> None:
         self.ensure_serving(champion)
         if self._service(CANARY) is not None:
             self._stop(CANARY)  # left over from an interrupted rollout
         self.canary = canary
         config, env = self._canary_launch()
         self._start_server(CANARY, canary, env, config)
+
+    def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
+        shadowed = self.canary is not None and self.canary.version == canary.version
+        if not (shadowed and self._service(CANARY) is not None):
+            self._start_canary(canary, champion)  # else: the shadow phase's server serves on
         self.set_canary_traffic(percent)
+
+    def start_shadow(
+        self, canary: ModelVersion, champion: ModelVersion, settings: ShadowSettings
+    ) -> None:
+        self._start_canary(canary, champion)
+        self.set_canary_traffic(0)  # in the table, so its in-flight copies are drained too
+        self._put_shadow(
+            {
+                "url": self._require(CANARY).url,
+                "model_name": canary.name,
+                "model_version": canary.version,
+                "percent": float(settings.percent),
+                "score_tolerance": float(settings.score_tolerance),
+                "max_inflight": settings.max_inflight,
+                "timeout_seconds": float(settings.timeout_seconds),
+            }
+        )
+
+    def stop_shadow(self) -> None:
+        self._put_shadow({"url": None})
+
+    def _put_shadow(self, body: dict[str, Any]) -> None:
+        response = self._http.put(f"{self.router_url()}/-/shadow", json=body)
+        if response.status_code != 200:
+            raise StackError(f"router refused the shadow target: {response.text}")
+
+    def shadow_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self._http.get(f"{self.router_url()}/-/shadow").json()
+        return state
 
     def set_canary_traffic(self, percent: int) -> None:
         assert self.champion is not None
@@ -299,6 +337,7 @@ class LocalBackend:
         assert self.champion is not None
         champion = self._require(CHAMPION)
         self._put([(CHAMPION, champion, self.champion.version, 100)])
+        self.stop_shadow()  # a rollback from the shadow phase: no copy may follow the canary
         canary = self._service(CANARY)
         if canary is not None:
             self._drain(canary.url)
@@ -327,6 +366,7 @@ class LocalBackend:
             "unknown",
         )
         self._put([(CHAMPION, champion, version, 100)])
+        self.stop_shadow()
         if canary is not None:
             self._drain(canary.url)
             self._stop(CANARY)
