@@ -20,7 +20,11 @@ from pydantic import BaseModel, ConfigDict
 
 from slipway.config import DriftSettings
 
-SCORE = "score"  # the served positive-class probability, compared like a feature
+#: The served score, compared like a numeric feature: per task, P(positive), the predicted
+#: class's probability, or the predicted value (slipway.serving.task_outputs).
+SCORE = "score"
+#: multiclass: the served predicted class, compared like a categorical feature.
+PREDICTED_CLASS = "predicted_class"
 
 Status = Literal["drift", "no_drift", "insufficient_data"]
 
@@ -66,6 +70,15 @@ class DriftReport(BaseModel):
             f"{self.model} v{self.version}: {self.status} over {self.rows} served rows; "
             f"drifted share {self.drift_share:.2f}; drifted columns: {drifted}"
         )
+
+
+def score_columns(task: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The task's score columns that drift compares: (numeric ones, categorical ones). For
+    a multiclass model, the predicted class's probability alone would miss a shift between
+    classes predicted with the same confidence; the class's share catches it."""
+    if task == "multiclass":
+        return (SCORE,), (PREDICTED_CLASS,)
+    return (SCORE,), ()
 
 
 def _evidently() -> Any:

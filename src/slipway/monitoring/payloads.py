@@ -1,8 +1,10 @@
 """Reading what the predictors recorded (slipway.serving.payload_log) into a table.
 
-One row per served instance: the input columns, ``score`` (the positive-class
-probability served), ``request_id``, ``row`` (the instance's index in its request) and
-``time`` (seconds since the epoch). Files are read from a folder (the embedded default) or
+One row per served instance: the input columns, ``score`` (what the score metric records:
+P(positive), the predicted class's probability or the predicted value, by task), for a
+multiclass model ``predicted_class`` (as text, as drift compares categories),
+``request_id``, ``row`` (the instance's index in its request) and ``time`` (seconds since
+the epoch). Files are read from a folder (the embedded default) or
 from an ``s3://`` prefix (the cluster's datasets bucket), for one model version.
 """
 
@@ -18,7 +20,7 @@ import pandas as pd
 from slipway.errors import DataError
 from slipway.serving.payload_log import HEADER, version_directory
 
-META = ("request_id", "row", "time", "score")
+META = ("request_id", "row", "time", "score", "predicted_class")
 
 
 def parse_lines(lines: Iterable[str], source: str, since: float) -> Iterator[dict[str, Any]]:
@@ -39,9 +41,12 @@ def parse_lines(lines: Iterable[str], source: str, since: float) -> Iterator[dic
             raise DataError(f"{source}:{number}: a payload record before the file's header")
         if record["time"] < since:
             continue
+        classes = record.get("classes")
         for index, (values, score) in enumerate(zip(record["rows"], record["scores"], strict=True)):
             row = dict(zip(columns, values, strict=True))
             row.update(request_id=record["request_id"], row=index, time=record["time"], score=score)
+            if classes is not None:
+                row["predicted_class"] = str(classes[index])
             yield row
 
 

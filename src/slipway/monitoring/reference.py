@@ -3,8 +3,10 @@
 The version's run records the data it learnt from as ``mlflow.data`` inputs
 (slipway.registry.datasets): the ``training`` input's source is the table that was read.
 The reference is that table's feature columns, and, so that served scores can be compared
-too, the version's own scores on it (the bundle's numpy forward pass, as the predictor
-computes them).
+too, the version's own scores on it (the bundle's forward pass, as the predictor computes
+them), per task as the predictor records them (slipway.serving.task_outputs): ``score`` is
+P(positive), the predicted class's probability or the predicted value, and a multiclass
+model's reference also has ``predicted_class``.
 """
 
 from __future__ import annotations
@@ -21,19 +23,20 @@ from mlflow.tracking import MlflowClient
 from slipway.bundle.layout import Bundle, find_bundle, read_bundle
 from slipway.data import tables
 from slipway.errors import TrackingError
+from slipway.monitoring.drift import PREDICTED_CLASS, SCORE
 from slipway.registry.datasets import CONTEXT_TAG, TRAINING
 from slipway.serving.forward import compile_network
-
-SCORE = "score"
+from slipway.serving.task_outputs import TaskOutputs
 
 
 @dataclass(frozen=True)
 class Reference:
     run_id: str
     source: str
-    frame: pd.DataFrame  # the features, and ``score``
+    frame: pd.DataFrame  # the features, ``score``, and (multiclass) ``predicted_class``
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    task: str = "binary"
 
 
 def training_source(client: MlflowClient, run_id: str) -> str:
@@ -51,14 +54,22 @@ def training_source(client: MlflowClient, run_id: str) -> str:
     )
 
 
-def scores_of(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray:
+def scores_of(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """The scores the predictor would record for ``frame``'s rows: ``score``, and for a
+    multiclass model ``predicted_class`` (as text, the way drift compares categories)."""
     names = bundle.preprocessing.input_names
     rows = [
         [None if pd.isna(v) else v for v in values]
         for values in frame[list(names)].itertuples(index=False, name=None)
     ]
     matrix = bundle.preprocessing.transform_rows(rows, constant_column=True)
-    return np.asarray(compile_network(bundle.spec, bundle.weights).forward_augmented(matrix))
+    task = bundle.contract.task
+    raw = np.asarray(compile_network(bundle.spec, bundle.weights, task).forward_augmented(matrix))
+    outputs = TaskOutputs(bundle.contract)
+    scores = pd.DataFrame({SCORE: outputs.score_values(raw)}, index=frame.index)
+    if task == "multiclass":
+        scores[PREDICTED_CLASS] = [str(c) for c in outputs.predicted_labels(raw).tolist()]
+    return scores
 
 
 def load_bundle(client: MlflowClient, model: str, version: str, folder: Path) -> Bundle:
@@ -86,11 +97,12 @@ def for_version(client: MlflowClient, model: str, version: str) -> Reference:
     if missing:
         raise TrackingError(f"the training data {source} lacks the features {missing}")
     reference = frame[list(features)].copy()
-    reference[SCORE] = scores_of(bundle, reference)
+    reference = reference.join(scores_of(bundle, reference))
     return Reference(
         run_id,
         source,
         reference,
         tuple(f.name for f in bundle.preprocessing.numeric),
         tuple(f.name for f in bundle.preprocessing.categorical),
+        bundle.contract.task,
     )
