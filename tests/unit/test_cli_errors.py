@@ -37,6 +37,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "serve": (["--model-dir", "{tmp}", "--model-uri", "models:/m@champion"], "exactly one"),
     "rollout start": (["--state-dir", "{tmp}/nostack"], "MLflow"),
     "rollout status": (["--state-dir", "{tmp}/corrupt"], "rollout.json"),
+    "rollout history": (["--limit", "0", "--state-dir", "{tmp}/nostack"], "--limit"),
     "rollout abort": (["--state-dir", "{tmp}/corrupt"], "rollout.json"),
     "rollout recover": (["--model", "m", "--state-dir", "{tmp}/a-file"], "a-file"),
     "workflow render": (["--check", "--root", "{tmp}/not-a-repo"], "not-a-repo"),
