@@ -93,9 +93,10 @@ GATE_THRESHOLDS: dict[str, dict[str, tuple[str, str]]] = {
 
 
 class _TaskGate(_Section):
-    """One task's thresholds; ``champion_margin`` overrides the gate's for this task."""
+    """One task's thresholds; ``champion_margin`` overrides the gate's for this task, one
+    number for every metric or one per metric (metrics in different units: RMSE, R2)."""
 
-    champion_margin: float | None = Field(None, ge=0)
+    champion_margin: float | dict[str, float] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -110,7 +111,22 @@ class _TaskGate(_Section):
                     f"{unknown}: not thresholds of a {task} model (its thresholds: "
                     f"{', '.join(GATE_THRESHOLDS[task])})"
                 )
+            _check_margins(task, data.get("champion_margin"))
         return data
+
+
+def _check_margins(task: str, margin: Any) -> None:
+    margins = margin if isinstance(margin, dict) else {"": margin}
+    metrics = {metric for metric, _ in GATE_THRESHOLDS[task].values()}
+    unknown = sorted(set(margins) - metrics - {""})
+    if unknown:
+        raise ValueError(
+            f"champion_margin {unknown}: not metrics of a {task} model "
+            f"({', '.join(sorted(metrics))})"
+        )
+    negative = [k or "champion_margin" for k, v in margins.items() if v is not None and v < 0]
+    if negative:
+        raise ValueError(f"champion_margin must not be negative ({', '.join(negative)})")
 
 
 class BinaryGate(_TaskGate):
@@ -160,9 +176,12 @@ class GateSettings(_Section):
                 out.append((metric, bound, float(value)))
         return out
 
-    def margin(self, task: str) -> float:
-        section: _TaskGate = getattr(self, task)
-        return self.champion_margin if section.champion_margin is None else section.champion_margin
+    def margin(self, task: str, metric: str) -> float:
+        """How much worse than the champion the task's ``metric`` may be."""
+        own = getattr(self, task).champion_margin
+        if isinstance(own, dict):
+            own = own.get(metric)
+        return self.champion_margin if own is None else float(own)
 
 
 class TrackingSettings(_Section):

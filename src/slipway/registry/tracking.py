@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import slipway
-from slipway.errors import TrackingError
+from slipway.errors import ModelError, TrackingError
 from slipway.registry.lineage import environment, git_commit
 from slipway.training.model_bundle import ModelBundle
 from slipway.training.trainer import EpochMetrics
@@ -238,6 +239,34 @@ def pip_requirements() -> list[str]:
     ]
 
 
+def _factory_code(bundle: ModelBundle, folder: Path) -> list[str]:
+    """A custom network's code, copied for the model's code_paths: the top-level package
+    (or module) of its factory, Python files only. MLflow puts code_paths on sys.path
+    when it loads the model, so the factory imports wherever the model is loaded."""
+    spec = bundle.network.spec
+    if spec.kind != "custom" or spec.factory is None:
+        return []
+    top = spec.factory.partition(":")[0].split(".")[0]
+    found = importlib.util.find_spec(top)
+    if found is None or (found.origin is None and not found.submodule_search_locations):
+        raise ModelError(f"network factory {spec.factory!r}: cannot find the code of {top}")
+    if found.submodule_search_locations:  # a package: its folder, without data files
+        source = Path(next(iter(found.submodule_search_locations)))
+        target = folder / top
+        shutil.copytree(source, target, ignore=_not_python, dirs_exist_ok=True)
+    else:
+        target = folder / Path(str(found.origin)).name
+        shutil.copy2(str(found.origin), target)
+    return [str(target)]
+
+
+def _not_python(folder: str, names: list[str]) -> set[str]:
+    return {
+        n for n in names
+        if n == "__pycache__" or (not n.endswith(".py") and not Path(folder, n).is_dir())
+    }  # fmt: skip
+
+
 def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
     """Log the bundle as an MLflow pyfunc model in ``run_id``; returns its model URI."""
     features = example[[c.name for c in bundle.contract.features]].head(5).reset_index(drop=True)
@@ -247,6 +276,7 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
         bundle_dir = bundle.save(Path(tmp) / "bundle")
         code = Path(tmp) / "code" / "slipway"
         shutil.copytree(SLIPWAY_SRC, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        code_paths = [str(code), *_factory_code(bundle, Path(tmp) / "code")]
         with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
             # MLflow hints that int columns cannot hold nulls; the contract already says so.
             warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
@@ -254,7 +284,7 @@ def log_model(run_id: str, bundle: ModelBundle, example: pd.DataFrame) -> str:
                 name=MODEL_ARTIFACT,
                 loader_module="slipway.registry.pyfunc_loader",
                 data_path=str(bundle_dir),
-                code_paths=[str(code)],
+                code_paths=code_paths,
                 signature=infer_signature(features, bundle.predict_frame(features)),
                 input_example=features,
                 pip_requirements=pip_requirements(),

@@ -193,10 +193,9 @@ def apply_gate(
         if bound == "max" and not value <= limit:
             reasons.append(f"{name} {value:.4f} above maximum {limit:g}")
     if champion is not None:
-        margin = gate.margin(task)
         theirs_all = champion.as_dict()
         for name, mine in values.items():
-            theirs = theirs_all[name]
+            theirs, margin = theirs_all[name], gate.margin(task, name)
             if _DIRECTION[name] * (mine - theirs) < -margin:
                 reasons.append(
                     f"{name} {mine:.4f} worse than champion {theirs:.4f} by more than {margin:g}"

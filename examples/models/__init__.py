@@ -1,0 +1,1 @@
+"""Example custom networks: torch modules slipway builds from a config's factory path."""
