@@ -117,6 +117,9 @@ def test_step_and_decision_lines() -> None:
     outcome.finished_at = 1185.0
     assert decision_line(outcome) == "rolled back: v2 after 3m05s, champion v1 -> v1: breach"
     assert measurements_text([]) == ""
+    step.decision, step.outcome = "promote", "pass"
+    assert step_line(outcome, step, 3).startswith("step 2/3 at 50%: pass, to the next step (")
+    assert step_line(outcome, step, 2).startswith("step 2/2 at 50%: pass, to promotion (")
 
 
 def _recorded(canary: list[Any], json_lines: bool, width: int = 400) -> tuple[RolloutOutcome, str]:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 CLEAR = "\r\x1b[K"  # back to the start of the line, erase it: the live line is redrawn
 # What a step's decision means, in words.
-NEXT = {"promote": "passed", "extend": "held for another window", "rollback": "rolled back"}
+NEXT = {"extend": "held for another window", "rollback": "rolled back"}
 
 
 def error_rate(side: dict[str, float | None]) -> float | None:
@@ -146,6 +146,8 @@ def live_line(event: dict[str, Any]) -> str:
 def step_line(outcome: RolloutOutcome, step: StepRecord, total: int) -> str:
     """The lasting line of a judged step."""
     what = NEXT.get(step.decision, step.decision)
+    if step.decision == "promote":
+        what = "to promotion" if len(outcome.steps) >= total else "to the next step"
     return (
         f"step {len(outcome.steps)}/{total} at {step.percent}%: {step.outcome or '-'}, {what}"
         f" ({measurements_text(step.measurements) or 'no measurements'}): {step.reason}"
