@@ -137,6 +137,10 @@ setup_system() {
     log "installing Debian's postgresql package (initdb, pg_ctl) for the PostgreSQL-backed tests"
     apt_install postgresql || true
   fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian's chromium (tests/demo open the demo's HTML report headless)"
+    apt_install chromium || true
+  fi
 }
 
 setup_actionlint() {
