@@ -1,0 +1,85 @@
+"""The demo's pieces without servers: its workspace (data, config, the scratch GitOps
+repository) and the alert it posts, taken by slipway's real alert receiver over HTTP.
+The receiver's retraining action is replaced by one that notes the job (the real one
+trains a model; the demo runs it)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from slipway.config import RetrainingSettings, load_settings
+from slipway.demo import workspace
+from slipway.demo.drift_run import ALERT, webhook
+from slipway.errors import ConfigError
+from slipway.monitoring.receiver import Receiver, Retraining, serve
+
+MODEL = "churn-classifier"
+
+
+def test_workspace_keeps_everything_under_the_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = tmp_path / "user-checkout"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    state = tmp_path / "state"
+    files = workspace.prepare(state, MODEL)
+    assert list(cwd.iterdir()) == []  # nothing written to the working tree
+    for path in (files.train, files.reference, files.more, files.drifted, files.config):
+        assert path.is_file() and state in path.parents
+    log = subprocess.run(["git", "-C", str(files.gitops), "log", "--oneline"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert len(log.splitlines()) == 1
+    assert (files.gitops / workspace.VALUES_FILE).read_text().count(f"name: {MODEL}") == 1
+    settings = load_settings(files.config)
+    assert settings.rollout.gitops.repo_dir == files.gitops
+    assert settings.rollout.load.enabled
+    assert settings.monitoring.payloads.sample_rate == 1.0
+    assert settings.data.train == files.drifted and settings.data.reference is None
+    assert settings.data.contract.is_file()
+    # A second prepare reuses what is there: the same repository, one commit.
+    workspace.prepare(state, MODEL)
+    again = subprocess.run(["git", "-C", str(files.gitops), "log", "--oneline"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert again == log
+
+
+def test_the_scratch_repository_needs_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on PATH
+    with pytest.raises(ConfigError, match="needs git"):
+        workspace.scratch_repo(tmp_path / "gitops", MODEL)
+
+
+def test_the_alert_starts_one_retraining_at_the_receiver(tmp_path: Path) -> None:
+    jobs: list[Retraining] = []
+
+    def note(job: Retraining) -> dict[str, Any]:
+        jobs.append(job)
+        return {"status": "succeeded", "registered_version": "9"}
+
+    receiver = Receiver(tmp_path, RetrainingSettings(cooldown_seconds=0), note)
+    server = serve(receiver, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+        answer = httpx.post(url, json=webhook(MODEL, "2", "drift"), timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"started": [MODEL]}
+        receiver.wait_idle()
+        assert [(j.model, j.version, j.alert) for j in jobs] == [(MODEL, "2", ALERT)]
+        (done,) = receiver.state().retrainings
+        assert done.status == "succeeded" and done.detail["registered_version"] == "9"
+        # Negative: an alert the receiver is not configured for starts nothing.
+        other = webhook(MODEL, "2", "x")
+        other["alerts"][0]["labels"]["alertname"] = "SomethingElse"  # type: ignore[index]
+        assert httpx.post(url, json=other, timeout=10).json() == {"started": []}
+    finally:
+        server.shutdown()
+        server.server_close()
+        receiver.close()
