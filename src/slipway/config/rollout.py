@@ -179,10 +179,15 @@ class RolloutSettings(_Section):
         "champion's (one-sided Fisher's exact test) before it counts as a breach.",
     )
     max_score_psi: float | None = Field(
-        0.25,
+        1.0,
         gt=0,
-        description="Largest PSI of the canary's prediction scores against the champion's; "
-        "none: the score gate is off.",
+        description="Largest PSI (in excess of sampling noise) of the canary's prediction "
+        "scores against the champion's; none: the score gate is off. 1.0 because honest "
+        "challengers measured 0.16-0.55 (the demo's run 2, more data, at 25/50/100%) and 0.3-2 "
+        "raw in the tests, so 0.25 sat below them; a model whose scores are skewed (trained "
+        "on skewed labels) measures 11+. A label-inverted model on balanced labels mirrors "
+        "the champion's distribution (PSI ~0.26): no score-distribution limit tells it from an "
+        "honest one; the shadow phase's agreement gate does.",
     )
     min_score_samples: int | None = Field(
         None,

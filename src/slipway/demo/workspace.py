@@ -120,6 +120,8 @@ def prepare(state_dir: Path, model: str, base: Path | None = None) -> DemoFiles:
             # retraining (run 4) learns from the shifted data; no reference: the data is
             # known to have moved, that is why it retrains
             "data": {"train": str(drifted), "reference": None},
+            # demo-sized training: early stopping ends the default 40 epochs near 20 anyway
+            "training": {"epochs": 20, "patience": 3, "progress": False},
             "rollout": {
                 "load": {"enabled": True},
                 "gitops": {"repo_dir": str(gitops), "environment": "dev"},
