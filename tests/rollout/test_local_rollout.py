@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from serving_support import MODEL, World
 
@@ -266,15 +265,18 @@ def test_slow_challenger_is_rolled_back(
 @pytest.fixture(scope="module")
 def skewed(world: World) -> str:
     """A third version trained on data whose labels are mostly positive (a broken label
-    join: every real churner plus 90% of the rest): it answers without errors and as fast
-    as the champion, but almost every score is above 0.8. Only the score gate can tell.
+    join: every real churner plus the 90% of customers with the shortest tenure): it
+    answers without errors and as fast as the champion, but almost every score is high.
+    Only the score gate can tell.
     (A label-INVERTED model would not do here: on this data its score distribution is
     nearly the champion's mirrored, PSI ~0.26; the shadow phase's per-request agreement
     is what catches that one.)"""
     data = world.state / "train-skewed.csv"
     frame = synthetic.generate(2000, 3)
-    noise = np.random.default_rng(5).random(len(frame)) < 0.9
-    frame["churned"] = (frame["churned"].astype(bool) | noise).astype(int)
+    # The extra positives follow a feature (so the model learns them and still passes the
+    # gate), not chance (labels at random would give it an AUC of ~0.5, below the gate's).
+    extra = frame["tenure_months"] < frame["tenure_months"].quantile(0.9)
+    frame["churned"] = (frame["churned"].astype(bool) | extra).astype(int)
     tables.write_table(frame, data)
     result = run_pipeline(world.client(), world.settings, data)
     assert result.registration is not None, result.decision
