@@ -56,6 +56,17 @@ def find_bundle(model_dir: Path) -> Path:
     )
 
 
+def code_directories(model_dir: Path) -> tuple[Path, ...]:
+    """The MLflow model's ``code_paths`` folder (MLmodel's ``python_function.code``), where
+    the pipeline puts a custom network's factory code; none for a bare bundle folder."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        return ()
+    spec = YAML(typ="safe").load(mlmodel.read_text(encoding="utf-8"))
+    code = spec.get("flavors", {}).get("python_function", {}).get("code")
+    return (model_dir / str(code),) if code and (model_dir / str(code)).is_dir() else ()
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A bundle as plain data: what serving needs, read without torch and without pickle."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from slipway.bundle.layout import Bundle, find_bundle, read_bundle
+from slipway.bundle.layout import Bundle, code_directories, find_bundle, read_bundle
 from slipway.data import tables
 from slipway.errors import TrackingError
 from slipway.monitoring.drift import PREDICTED_CLASS, SCORE
@@ -54,9 +55,10 @@ def training_source(client: MlflowClient, run_id: str) -> str:
     )
 
 
-def scores_of(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+def scores_of(bundle: Bundle, frame: pd.DataFrame, code_dirs: Sequence[Path] = ()) -> pd.DataFrame:
     """The scores the predictor would record for ``frame``'s rows: ``score``, and for a
-    multiclass model ``predicted_class`` (as text, the way drift compares categories)."""
+    multiclass model ``predicted_class`` (as text, the way drift compares categories).
+    ``code_dirs``: where a custom network's factory code is (the MLflow model's)."""
     names = bundle.preprocessing.input_names
     rows = [
         [None if pd.isna(v) else v for v in values]
@@ -64,7 +66,8 @@ def scores_of(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     ]
     matrix = bundle.preprocessing.transform_rows(rows, constant_column=True)
     task = bundle.contract.task
-    raw = np.asarray(compile_network(bundle.spec, bundle.weights, task).forward_augmented(matrix))
+    network = compile_network(bundle.spec, bundle.weights, task, code_dirs)
+    raw = np.asarray(network.forward_augmented(matrix))
     outputs = TaskOutputs(bundle.contract)
     scores = pd.DataFrame({SCORE: outputs.score_values(raw)}, index=frame.index)
     if task == "multiclass":
@@ -72,7 +75,8 @@ def scores_of(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
     return scores
 
 
-def load_bundle(client: MlflowClient, model: str, version: str, folder: Path) -> Bundle:
+def download(client: MlflowClient, model: str, version: str, folder: Path) -> Path:
+    """The registered model's folder, downloaded into ``folder``."""
     import mlflow
 
     path = mlflow.artifacts.download_artifacts(
@@ -81,7 +85,11 @@ def load_bundle(client: MlflowClient, model: str, version: str, folder: Path) ->
         tracking_uri=client.tracking_uri,
         registry_uri=client._registry_uri,
     )
-    return read_bundle(find_bundle(Path(path)))
+    return Path(path)
+
+
+def load_bundle(client: MlflowClient, model: str, version: str, folder: Path) -> Bundle:
+    return read_bundle(find_bundle(download(client, model, version, folder)))
 
 
 def for_version(client: MlflowClient, model: str, version: str) -> Reference:
@@ -89,15 +97,17 @@ def for_version(client: MlflowClient, model: str, version: str) -> Reference:
     mv = client.get_model_version(model, version)
     run_id = str((mv.tags or {}).get("slipway.run_id") or mv.run_id)
     source = training_source(client, run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = load_bundle(client, model, version, Path(tmp))
     frame = tables.read_table(source)
-    features = bundle.preprocessing.input_names
-    missing = [name for name in features if name not in frame.columns]
-    if missing:
-        raise TrackingError(f"the training data {source} lacks the features {missing}")
-    reference = frame[list(features)].copy()
-    reference = reference.join(scores_of(bundle, reference))
+    # Scored while the download exists: a custom network's factory code is in it.
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = download(client, model, version, Path(tmp))
+        bundle = read_bundle(find_bundle(model_dir))
+        features = bundle.preprocessing.input_names
+        missing = [name for name in features if name not in frame.columns]
+        if missing:
+            raise TrackingError(f"the training data {source} lacks the features {missing}")
+        reference = frame[list(features)].copy()
+        reference = reference.join(scores_of(bundle, reference, code_directories(model_dir)))
     return Reference(
         run_id,
         source,

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,7 +144,13 @@ class TorchForward:
     numpy passes map theirs. Built by the factory the spec names, its state dict loaded
     from the bundle's safetensors arrays with ``strict=True`` (no pickle anywhere)."""
 
-    def __init__(self, spec: NetworkSpec, weights: Mapping[str, np.ndarray], task: str) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        weights: Mapping[str, np.ndarray],
+        task: str,
+        code_dirs: Sequence[Path] = (),
+    ) -> None:
         try:
             # By name, not an import statement: the "predictor" import contract (pyproject)
             # keeps torch out of slipway.serving's import graph, which is what lets the
@@ -158,7 +166,7 @@ class TorchForward:
         self.torch: Any = torch
         self.task = task
         self.scale, self.shift = spec.output_scale, spec.output_shift
-        module = build_custom(spec)
+        module = build_custom(spec, code_dirs)
         state = {name: torch.from_numpy(np.array(array)) for name, array in weights.items()}
         try:
             module.load_state_dict(state, strict=True)
@@ -185,10 +193,15 @@ class TorchForward:
         return self(h[:, :-1])
 
 
-def build_custom(spec: NetworkSpec) -> Any:
+def build_custom(spec: NetworkSpec, code_dirs: Sequence[Path] = ()) -> Any:
     """The module ``factory(input_dim=..., output_dim=..., **params)`` returns; ModelError
-    naming the factory when it cannot be imported or called."""
+    naming the factory when it cannot be imported or called. ``code_dirs`` (the MLflow
+    model's code_paths, where the pipeline copies the factory's code) go at the end of
+    sys.path: what is installed wins, the model's copy is the fallback."""
     assert spec.factory is not None  # NetworkSpec refuses a custom spec without one
+    for folder in code_dirs:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
     module_name, _, function_name = spec.factory.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), function_name)
@@ -204,13 +217,16 @@ def build_custom(spec: NetworkSpec) -> Any:
 
 
 def compile_network(
-    spec: NetworkSpec, weights: Mapping[str, np.ndarray], task: str = "binary"
+    spec: NetworkSpec,
+    weights: Mapping[str, np.ndarray],
+    task: str = "binary",
+    code_dirs: Sequence[Path] = (),
 ) -> NumpyMLP | TorchForward:
     """The forward pass of the network ``spec`` describes for ``task``, with ``weights``
     (checked against the spec: ModelError when a parameter is missing, extra or
     mis-shaped, or when the output width does not fit the task)."""
     if spec.kind == "custom":
-        return TorchForward(spec, weights, task)
+        return TorchForward(spec, weights, task, code_dirs)
     spec.check_weights(weights, "weights")
     layers = [
         (np.ascontiguousarray(weights[layer.weight].T), weights[layer.bias], layer.relu)

@@ -29,7 +29,7 @@ from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from kserve.protocol.infer_type import InferRequest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from slipway.bundle.layout import find_bundle, read_bundle
+from slipway.bundle.layout import code_directories, find_bundle, read_bundle
 from slipway.errors import RequestError
 from slipway.serving.binary_tensors import BinaryResponse
 from slipway.serving.forward import TorchForward, compile_network
@@ -99,7 +99,9 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
         )
         self.task_outputs = TaskOutputs(bundle.contract)
         # Either pass takes its input with a trailing column of ones (see NumpyMLP).
-        network = compile_network(bundle.spec, bundle.weights, bundle.contract.task)
+        network = compile_network(
+            bundle.spec, bundle.weights, bundle.contract.task, code_directories(self.model_dir)
+        )
         self.forward = network.forward_augmented
         self.forward_kind = "torch" if isinstance(network, TorchForward) else "numpy"
         self._multiclass = bundle.contract.task == "multiclass"
