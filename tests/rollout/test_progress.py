@@ -72,11 +72,11 @@ def test_the_progress_event_has_the_step_share_window_and_both_sides() -> None:
     json.dumps(event, allow_nan=False)  # JSON as it is written: no NaN anywhere
 
 
-def test_the_progress_event_before_the_first_step_says_deploying() -> None:
+def test_the_progress_event_before_the_first_step_waits_for_metrics() -> None:
     outcome = RolloutOutcome("m", "2", "1", started_at=1000.0)
     event = progress_event(outcome, [10, 50], 60, 1001.0)
-    assert event["phase"] == "deploying" and event["percent"] == 10
-    assert "deploying the canary at 10%" in live_line(event)
+    assert event["phase"] == "deployed" and event["percent"] == 10
+    assert "canary serving at 10%, waiting for its metrics" in live_line(event)
 
 
 def test_a_side_without_requests_shows_no_rate() -> None:

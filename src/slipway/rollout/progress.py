@@ -71,7 +71,8 @@ def progress_event(
         "elapsed_s": round(now - outcome.started_at, 1),
     }
     if not outcome.steps:
-        return event | {"step": 0, "percent": steps[0] if steps else None, "phase": "deploying"}
+        # Called once the canary serves: its series are awaited before the first window.
+        return event | {"step": 0, "percent": steps[0] if steps else None, "phase": "deployed"}
     step = outcome.steps[-1]
     sides = {}
     for name, side in (("canary", step.canary), ("champion", step.champion)):
@@ -129,8 +130,8 @@ def live_line(event: dict[str, Any]) -> str:
     """The live line of a ``progress`` event."""
     head = f"v{event['version']} vs champion v{event['champion']}"
     total = len(event.get("steps") or [])
-    if event.get("phase") == "deploying":
-        return f"{head} · deploying the canary at {event.get('percent')}% ..."
+    if event.get("phase") == "deployed":
+        return f"{head} · canary serving at {event.get('percent')}%, waiting for its metrics"
     parts = [
         head,
         f"step {event['step']}/{total} at {event['percent']}%",
