@@ -170,3 +170,13 @@ def test_a_broken_stream_never_stops_the_rollout() -> None:
         recorder.started(RolloutOutcome("m", "2", "1"), [10])
     outcome, _, _ = loop._run([loop.GOOD], recorders=[recorder])
     assert outcome.decision == "promoted"
+
+
+def test_the_recorder_knows_whether_it_wrote_the_decision() -> None:
+    """The CLI writes the decision itself when no controller ran (a rerun that only
+    finished a recovered rollout): the recorder says whether it did."""
+    stream = io.StringIO()
+    recorder = ProgressRecorder(stream, WINDOW, json_lines=True)
+    assert not recorder.decided
+    loop._run([loop.GOOD], recorders=[recorder])
+    assert recorder.decided

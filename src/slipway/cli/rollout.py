@@ -84,6 +84,10 @@ def rollout_start(
         # The controller rolled back and recorded why before this; exit as SIGTERM asks.
         typer.secho(f"error: rollout stopped: {exc}; rolled back", fg=typer.colors.RED, err=True)
         raise typer.Exit(128 + exc.signum) from None
+    if not progress.decided:
+        # A rerun that only finished the rollout a killed controller left (recovery): no
+        # controller ran, so the decision is written here.
+        progress.finished(outcome)
     if not json_lines:  # JSON: the decision event, with the whole outcome, was the last line
         typer.echo(entry_detail(entry_of_state(outcome.summary()), time.time()))
     if outcome.decision != "promoted":

@@ -191,6 +191,7 @@ class ProgressRecorder(BaseRecorder):
         self.width = width or (lambda: shutil.get_terminal_size().columns)
         self.steps: list[int] = []
         self.live = False  # a live line is on the terminal, not yet ended
+        self.decided = False  # the decision was written (not when a recovery ended it)
 
     def _json(self, kind: str, of: RolloutOutcome, **fields: Any) -> None:
         record = {
@@ -247,6 +248,7 @@ class ProgressRecorder(BaseRecorder):
             self._json("promoted", outcome, champion_after=canary.version)
 
     def finished(self, outcome: RolloutOutcome) -> None:
+        self.decided = True
         if self.json_lines:
             self._json("decision", outcome, outcome=outcome.summary())
         else:
