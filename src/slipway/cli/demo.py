@@ -13,8 +13,12 @@ from slipway.cli.common import StateOpt, friendly, runtime
 def demo(
     state_dir: StateOpt = None,
     keep: Annotated[bool, typer.Option(help="Leave the local stack running after.")] = True,
+    runs: Annotated[
+        int, typer.Option(help="Stop after this many of the four runs (1: train and register).")
+    ] = 4,
 ) -> None:
-    """The whole loop on this machine: stack up, data, validate, train, evaluate, register."""
+    """The whole loop on this machine: a champion, a canary promoted under load, a bad
+    challenger rolled back, drift found and retraining started; a summary and an HTML report."""
     from slipway.demo import run_demo
 
-    typer.echo(run_demo(runtime(None, state_dir), keep=keep))
+    typer.echo(run_demo(runtime(None, state_dir), keep=keep, runs=runs))

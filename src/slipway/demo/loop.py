@@ -27,7 +27,7 @@ from slipway.demo import report, workspace
 from slipway.demo.drift_run import drift_and_retrain
 from slipway.demo.runs import Echo, RunRecord, champion, roll_out, train
 from slipway.demo.timeline import read_timeline
-from slipway.errors import SlipwayError
+from slipway.errors import ConfigError, SlipwayError
 from slipway.rollout.model_registry import target_for
 from slipway.runtime import Runtime
 
@@ -96,7 +96,12 @@ def summary_table(records: list[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def run_loop(runtime: Runtime, files: workspace.DemoFiles, echo: Echo) -> list[RunRecord]:
+RUNS = 4
+
+
+def run_loop(
+    runtime: Runtime, files: workspace.DemoFiles, echo: Echo, runs: int = RUNS
+) -> list[RunRecord]:
     records: list[RunRecord] = []
 
     first = RunRecord(1, "first model")
@@ -111,6 +116,8 @@ def run_loop(runtime: Runtime, files: workspace.DemoFiles, echo: Echo) -> list[R
         first.why = f"an earlier demo's champion ({first.champion_after}) is in this state folder"
     first.seconds = time.monotonic() - started
 
+    if runs < 2:
+        return records
     second = RunRecord(2, "more data, canary under load")
     records.append(second)
     started = time.monotonic()
@@ -122,6 +129,8 @@ def run_loop(runtime: Runtime, files: workspace.DemoFiles, echo: Echo) -> list[R
         _timeline(runtime, second)
     second.seconds = time.monotonic() - started
 
+    if runs < 3:
+        return records
     third = RunRecord(3, "challenger failing in serving")
     records.append(third)
     started = time.monotonic()
@@ -143,6 +152,8 @@ def run_loop(runtime: Runtime, files: workspace.DemoFiles, echo: Echo) -> list[R
         _timeline(runtime, third)
     third.seconds = time.monotonic() - started
 
+    if runs < 4:
+        return records
     fourth = RunRecord(4, "drift in served traffic")
     records.append(fourth)
     started = time.monotonic()
@@ -151,13 +162,16 @@ def run_loop(runtime: Runtime, files: workspace.DemoFiles, echo: Echo) -> list[R
     return records
 
 
-def run_demo(runtime: Runtime, keep: bool = True, echo: Echo = _stderr) -> str:
+def run_demo(runtime: Runtime, keep: bool = True, echo: Echo = _stderr, runs: int = RUNS) -> str:
+    """The loop's first ``runs`` runs (all four by default); the text to print."""
+    if not 1 <= runs <= RUNS:
+        raise ConfigError(f"--runs must be 1 to {RUNS}, not {runs}")
     began = time.monotonic()
     files = workspace.prepare(runtime.state_dir, runtime.settings.tracking.model_name)
     demo = Runtime.load(files.config, runtime.state_dir)
     demo.start_local_stack()
     try:
-        records = run_loop(demo, files, echo)
+        records = run_loop(demo, files, echo, runs)
         html = report.render(records, demo.settings.tracking.model_name)
         path = files.folder / REPORT
         path.write_text(html, encoding="utf-8")
@@ -165,7 +179,16 @@ def run_demo(runtime: Runtime, keep: bool = True, echo: Echo = _stderr) -> str:
         if not keep:
             demo.stack.down()
     total = time.monotonic() - began
-    lines = ["", "slipway demo: the loop", "", summary_table(records), ""]
+    lines = [
+        "",
+        "run 1 (the Argo WorkflowTemplate, walked by slipway's local executor, to register)",
+        records[0].summary,
+        "",
+        "slipway demo: the loop",
+        "",
+        summary_table(records),
+        "",
+    ]
     for r in records:
         for key, value in r.facts.items():
             if key.endswith("_s"):

@@ -33,6 +33,7 @@ class RunRecord:
     timeline: Timeline | None = None
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""  # the pipeline's own summary of a training run
 
 
 def champion(runtime: Runtime) -> str | None:
@@ -47,11 +48,14 @@ def train(
 ) -> str:
     """The training workflow (the Argo WorkflowTemplate, walked by the local executor) up
     to ``register``; the version it registered."""
+    from slipway.pipeline.summary import render_summary
     from slipway.workflow import local_run
 
     record.champion_before = champion(runtime)
     result = local_run.run_training(runtime, data, reference, target="register", echo=echo)
     result.raise_for_failure()
+    pipeline = local_run.pipeline_result(result, runtime.settings, runtime.mlflow)
+    record.summary = render_summary(pipeline, runtime.settings, runtime.mlflow.tracking_uri)
     outputs = result.task("register").outputs
     record.facts["run_id"] = result.task("validate-data").outputs.get("run-id", "")
     record.facts["gate"] = result.task("evaluate").outputs.get("gate", "")

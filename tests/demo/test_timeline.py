@@ -1,0 +1,54 @@
+"""The report's figures from a real Prometheus: the local stack's, scraping a real model
+server behind the router (the shared trained world), with the load step sending to it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from serving_support import MODEL, World
+
+from slipway.data.contract import load_contract
+from slipway.demo.timeline import read_timeline
+from slipway.errors import PrometheusError
+from slipway.registry import aliases
+from slipway.rollout.backends.local import LocalBackend
+from slipway.rollout.load import LoadGenerator, contract_rows
+from slipway.rollout.model_registry import target_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -> None:
+    version = world.versions[0]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"data": {"contract": str(world.settings.data.contract)},
+                                  "tracking": {"model_name": MODEL}}))  # fmt: skip
+    world.stack.up(prometheus=True)
+    client = world.client()
+    aliases.promote(client, MODEL, version, "test setup")
+    backend = LocalBackend(world.stack, config)
+    try:
+        url = backend.ensure_serving(target_for(client, MODEL, version, world.state / "models"))
+        rows = contract_rows(load_contract(world.settings.data.contract), 100, seed=2)
+        start = time.time()
+        counts = LoadGenerator(url, MODEL, rows, rate=30, duration=6, clients=2).start().wait()
+        time.sleep(3)  # two scrapes after the last request
+        timeline = read_timeline(world.stack.prometheus_url() or "", MODEL, start, time.time())
+    finally:
+        backend.close()
+    assert counts.ok == counts.sent > 100
+    assert set(timeline.share) == {version}
+    assert max(v for _, v in timeline.share[version]) == pytest.approx(1.0)
+    assert all(v == 0 for _, v in timeline.error_rate[version])
+    assert timeline.p99_ms[version] and all(v > 0 for _, v in timeline.p99_ms[version])
+    buckets = timeline.scores[version]
+    assert sum(c for _, c in buckets) == pytest.approx(counts.sent, rel=0.1)
+    assert [le for le, _ in buckets] == sorted(le for le, _ in buckets)
+
+
+def test_an_unreachable_prometheus_is_a_clear_error() -> None:
+    with pytest.raises(PrometheusError, match=r"127\.0\.0\.1:9"):
+        read_timeline("http://127.0.0.1:9", MODEL, 0, 10)
