@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from examples.fetch_data import main as fetch_data
 from slipway.cli import app
 from slipway.config import Settings, load_settings
 from slipway.data import tables
@@ -28,6 +28,8 @@ from slipway.training.model_bundle import ModelBundle, find_bundle
 pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Run from its file: the example is a script, not part of the installed package.
+fetch_data = runpy.run_path(str(EXAMPLES / "fetch_data.py"))["main"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def test_iris_trains_gates_and_registers_through_the_demo_command(
     # `slipway pipeline run --config examples/iris/config.yaml --data iris.csv`, as the demo.
     monkeypatch.setenv("SLIPWAY_TRACKING__MODEL_NAME", "iris-cli")
     monkeypatch.setenv("SLIPWAY_TRACKING__EXPERIMENT", "test-iris-cli")
-    monkeypatch.setenv("SLIPWAY_TRAINING__EPOCHS", "40")
+    monkeypatch.setenv("SLIPWAY_TRAINING__EPOCHS", "30")
     monkeypatch.setenv("SLIPWAY_TRAINING__PROGRESS", "false")
     config = str(EXAMPLES / "iris" / "config.yaml")
     result = CliRunner().invoke(
@@ -93,7 +95,7 @@ def test_iris_trains_gates_and_registers_through_the_demo_command(
 def test_the_example_custom_network_is_registered_and_loads_where_examples_is_not(
     client: MlflowClient, task_data: dict[str, Path], mlflow_server: object, tmp_path: Path
 ) -> None:
-    settings = _settings("iris/config-resnet.yaml", "iris-resnet", epochs=40)
+    settings = _settings("iris/config-resnet.yaml", "iris-resnet", epochs=30)
     result = run_pipeline(client, settings, task_data["iris"])
     assert result.registration is not None and result.registration.became_champion
     uri = f"models:/iris-resnet/{result.registration.version}"
@@ -138,7 +140,7 @@ def test_a_regression_challenger_worse_than_the_champion_is_not_registered(
     client: MlflowClient, task_data: dict[str, Path]
 ) -> None:
     name = "diabetes-gate"
-    settings = _settings("diabetes/config.yaml", name, epochs=30)
+    settings = _settings("diabetes/config.yaml", name, epochs=15)
     first = run_pipeline(client, settings, task_data["diabetes"])
     assert first.decision is not None and first.decision.passed, first.decision
     assert first.registration is not None and first.registration.became_champion

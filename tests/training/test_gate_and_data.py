@@ -4,6 +4,7 @@ config, label validation, label encoding and the (stratified) split."""
 from __future__ import annotations
 
 import math
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -195,9 +196,7 @@ def _settings(config: str) -> Settings:
 def test_the_iris_split_is_stratified_and_reproducible() -> None:
     settings = _settings("iris/config.yaml")
     contract = load_contract(settings.data.contract)
-    from examples.fetch_data import iris
-
-    frame = iris()
+    frame = runpy.run_path(str(EXAMPLES / "fetch_data.py"))["iris"]()
     parts = split(frame, settings, contract)
     for part in (parts.test, parts.validation):
         assert part["species"].value_counts().tolist() == [10, 10, 10]  # 50 each of 150
