@@ -43,6 +43,11 @@ def test_workspace_keeps_everything_under_the_state_folder(
     assert settings.monitoring.payloads.sample_rate == 1.0
     assert settings.data.train == files.drifted and settings.data.reference is None
     assert settings.data.contract.is_file()
+    # Run 2's config: the same, with the shadow phase on (the others go straight to canary).
+    assert settings.rollout.shadow.percent == 0
+    shadowed = load_settings(files.shadow_config)
+    assert shadowed.rollout.shadow.percent == 50
+    assert shadowed.model_dump(exclude={"rollout"}) == settings.model_dump(exclude={"rollout"})
     # A second prepare reuses what is there: the same repository, one commit.
     workspace.prepare(state, MODEL)
     again = subprocess.run(["git", "-C", str(files.gitops), "log", "--oneline"],

@@ -123,9 +123,15 @@ def run_loop(
     started = time.monotonic()
     version = train(runtime, second, files.more, files.reference, echo)
     if version:
-        if not shadow_available():
+        shadowed = runtime
+        if shadow_available():
+            shadowed = Runtime.load(files.shadow_config, runtime.state_dir)
+        else:
             second.notes.append("no shadow phase in this slipway yet: the canary steps only")
-        roll_out(runtime, second, version)
+        outcome = roll_out(shadowed, second, version)
+        phase = [s for s in outcome.steps if s.percent == 0]
+        if phase:
+            second.notes.append(f"shadow phase (0% live): {phase[0].decision}: {phase[0].reason}")
         _timeline(runtime, second)
     second.seconds = time.monotonic() - started
 

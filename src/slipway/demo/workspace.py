@@ -45,6 +45,7 @@ class DemoFiles:
     drifted: Path  # run 4: what the shifted traffic looks like, labelled (retraining data)
     config: Path
     gitops: Path
+    shadow_config: Path  # run 2's: the same, with the shadow phase before the canary
 
 
 def demo_data(folder: Path) -> tuple[Path, Path]:
@@ -135,4 +136,9 @@ def prepare(state_dir: Path, model: str, base: Path | None = None) -> DemoFiles:
         },
     )  # fmt: skip
     config.write_text(json.dumps(settings, indent=2), encoding="utf-8")
-    return DemoFiles(folder, train, reference, more, drifted, config, gitops)
+    # Half the live requests mirrored to the challenger for a few seconds: at the load's
+    # rate that is well over min_requests compared answers.
+    shadow = folder / "demo-config-shadow.json"
+    settings["rollout"]["shadow"] = {"percent": 50, "duration_seconds": 5, "min_requests": 40}
+    shadow.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    return DemoFiles(folder, train, reference, more, drifted, config, gitops, shadow)
