@@ -230,3 +230,21 @@ def test_cli_status_as_a_table(recorded: dict[str, Any]) -> None:
     assert "error_rate: fail" in text
     as_json = _cli("rollout", "status", "--state-dir", str(recorded["state"]))
     assert json.loads(as_json.stdout)["version"] == "3"  # not a terminal: JSON
+
+
+def test_cli_status_with_a_model_reads_mlflow_from_anywhere(
+    recorded: dict[str, Any], tmp_path: Path
+) -> None:
+    """A state folder that never ran the rollout (another machine): ``--model`` still
+    shows the newest recorded one, from the tags."""
+    model = recorded["model"]
+    result = _cli("rollout", "status", "--state-dir", str(tmp_path), "--model", model, "--human")
+    assert result.exit_code == 0, result.output
+    assert "no rollout has run here" in result.stdout
+    assert f"newest rollout of {model} recorded in MLflow:" in result.stdout
+    assert f"rollout of {model} version 3: rolled_back" in result.stdout
+    as_json = _cli("rollout", "status", "--state-dir", str(tmp_path), "--model", model)
+    shown = json.loads(as_json.stdout)
+    assert shown["rollout"] is None and shown["recorded"]["version"] == "3"
+    unknown = _cli("rollout", "status", "--state-dir", str(tmp_path), "--model", "no-such-model")
+    assert unknown.exit_code == 1 and "no registered model named" in unknown.output

@@ -97,20 +97,40 @@ def rollout_start(
 @rollout_app.command("status")
 @friendly
 def rollout_status(
-    config: ConfigOpt = None, state_dir: StateOpt = None, as_json: JsonOpt = None
+    config: ConfigOpt = None,
+    state_dir: StateOpt = None,
+    as_json: JsonOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Also the model's newest rollout recorded in MLflow (any machine's)."),
+    ] = None,
 ) -> None:
-    """The current or last rollout: steps, metrics, decisions, traffic."""
-    from slipway.rollout.history import entry_detail, entry_of_state
+    """The current or last rollout: steps, metrics, decisions, traffic (this state folder's;
+    with --model, also the newest one MLflow records, wherever it ran)."""
+    from slipway.rollout.history import entry_detail, entry_of_state, history_of, read_history
     from slipway.rollout.service import rollout_status as status
 
-    state = status(runtime(config, state_dir))
+    rt = runtime(config, state_dir)
+    state = status(rt)
+    recorded = None
+    if model is not None:
+        newest = history_of(model, read_history(rt.mlflow, model), limit=1)
+        recorded = newest[0] if newest else None
+        state["recorded"] = recorded.to_dict() if recorded else None
     if _as_json(as_json):
         typer.echo(json.dumps(state, indent=2))
-    elif state.get("rollout", True) is None:
+        return
+    if state.get("rollout", True) is None:
         typer.echo(state["message"])
     else:
         typer.echo(entry_detail(entry_of_state(state), time.time()))
         typer.echo(f"  traffic    {_split(state.get('traffic_now'))}")
+    if model is not None:
+        typer.echo(f"newest rollout of {model} recorded in MLflow:")
+        if recorded is None:
+            typer.echo("  none")
+        else:
+            typer.echo(entry_detail(recorded, time.time()))
 
 
 def _split(traffic: object) -> str:
