@@ -199,10 +199,10 @@ class RolloutController:
                 "shadow mode; set rollout.shadow.percent to 0"
             )
         self._persist(outcome, step=0, traffic=0)
-        step = StepRecord(0, time.time())
         try:
             router.start_shadow(canary, champion, self.settings.shadow)
             self.metrics.wait_for_series(canary.name, canary.version, self.series_timeout)
+            step = StepRecord(0, time.time())  # the window opens now, as a step's does
             outcome.steps.append(step)
             self._persist(outcome)
             self.record.progressed(outcome)

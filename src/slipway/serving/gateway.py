@@ -40,7 +40,7 @@ import orjson
 
 import slipway
 from slipway.errors import RequestError
-from slipway.serving import binary_tensors
+from slipway.serving import binary_tensors, shadow
 from slipway.serving.binary_tensors import BinaryResponse
 from slipway.serving.predictor import V1, V2, SlipwayPredictor
 
@@ -93,6 +93,8 @@ class Gateway:
         self.unversioned = {f"{version_path}/infer": f"{model_path}/infer"}
         self.version_header = (b"x-slipway-model-version", model.version.encode())
         self.metrics = model.metrics
+        # Cluster shadow mode (slipway.serving.shadow): None unless the chart names a file.
+        self.mirror = shadow.from_environment()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -153,6 +155,12 @@ class Gateway:
     # ------------------------------------------------------------------ inference
 
     async def _infer(self, protocol: str, scope: Scope, receive: Receive, send: Send) -> None:
+        tap = None
+        if self.mirror is not None:
+            self.mirror.refresh()
+            if self.mirror.target is not None:
+                tap = shadow.Tap(receive, send)
+                receive, send = tap.receive, tap.send
         start = time.perf_counter()
         code = await self._fault()
         if code:
@@ -164,6 +172,8 @@ class Gateway:
         if code and self.metrics is not None:
             self.metrics.count(protocol, code)
             self.metrics.latency_child.observe(time.perf_counter() - start)
+        if tap is not None and self.mirror is not None:
+            tap.offer(self.mirror, scope)  # after the answer went out: never delays it
 
     async def _fault(self) -> int:
         # TEST ONLY (serving.fault_*): added latency, and a deterministic share of 500s:

@@ -28,20 +28,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("agree", "disagree", "error", "dropped")
 METRIC = "slipway_shadow_requests"
+#: In the predictor: the file holding the shadow target (a ConfigMap key mounted by the
+#: model-serving chart; the kubelet refreshes it in place, so nothing restarts).
+TARGET_FILE_ENV = "SLIPWAY_SHADOW_TARGET_FILE"
 # Inference routes only: a copy of a metadata or health call measures nothing.
 _INFER = re.compile(r"^/v1/models/[^/]+:predict$|^/v2/models/[^/]+(/versions/[^/]+)?/infer$")
 _VERSIONED = re.compile(r"/versions/[^/]+/infer$")
@@ -163,6 +169,10 @@ class Mirror:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self._client_for: tuple[int, float] | None = None
+        self._file: Path | None = None  # ``follow``: the target from a file
+        self._every = 1.0
+        self._checked = -math.inf
+        self._stamp: tuple[float, int] | None = None
 
     def configure(self, target: ShadowTarget | None) -> None:
         self.target = target
@@ -265,8 +275,81 @@ class Mirror:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
+    def follow(self, path: Path, every: float = 1.0) -> None:
+        """Take the target from ``path`` (JSON as a ``PUT /-/shadow`` body; missing or
+        empty: off), looked at again at most every ``every`` seconds by ``refresh``."""
+        self._file, self._every, self._checked, self._stamp = path, every, -math.inf, None
+
+    def refresh(self) -> None:
+        """Re-read the followed file when it changed: one ``stat`` a second at most."""
+        path = self._file
+        now = time.monotonic()
+        if path is None or now - self._checked < self._every:
+            return
+        self._checked = now
+        try:
+            stat = path.stat()
+            stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            text = path.read_bytes().strip() if stamp else b""
+            self.configure(parse_target(text) if text else None)
+        except (OSError, ShadowTargetRefused) as exc:
+            log.warning("shadow target file %s refused, mirroring off: %s", path, exc)
+            self.configure(None)
+
     async def close(self) -> None:
         await self.drain()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def from_environment(registry: CollectorRegistry = REGISTRY) -> Mirror | None:
+    """The predictor's mirror, when the deployment names a target file (the chart does when
+    ``shadow.enabled``); None otherwise, and the gateway then never taps a request."""
+    name = os.environ.get(TARGET_FILE_ENV)
+    if not name:
+        return None
+    mirror = Mirror(registry)
+    mirror.follow(Path(name))
+    return mirror
+
+
+class Tap:
+    """What the predictor's gateway needs to copy one request: the body it received and
+    the answer it sent, recorded on their way (the live path is not changed)."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive, self._send = receive, send
+        self.body: list[bytes] = []
+        self.answer: list[bytes] = []
+        self.status = 0
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.body.append(message.get("body", b""))
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            self.answer.append(message.get("body", b""))
+        await self._send(message)
+
+    def offer(self, mirror: Mirror, scope: MutableMapping[str, Any]) -> None:
+        mirror.offer(
+            scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"),
+            scope["headers"], b"".join(self.body), self.status, b"".join(self.answer),
+        )  # fmt: skip

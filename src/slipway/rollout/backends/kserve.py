@@ -14,6 +14,12 @@ revision that was rolled out; removing the field sends everything to the latest.
             with it (Prometheus copies pod labels onto the series);
 - step:     ``canaryTrafficPercent: <step>``;
 - promote:  ``canaryTrafficPercent`` removed (100% to the latest revision);
+- shadow:   a second InferenceService ``<name>-shadow`` serves the challenger (cluster-local,
+            no route from the ingress); the ConfigMap ``<name>-shadow`` (key
+            ``target.json``, mounted into the champion's predictor by the model-serving
+            chart, refreshed in place by the kubelet: no restart) names its URL, and the
+            champion's predictor mirrors to it (slipway.serving.shadow). Stopping empties
+            the key and deletes the shadow InferenceService;
 - rollback: ``canaryTrafficPercent: 0`` first (all traffic back to the previous revision at
             once), then the previous model's spec restored and the field removed, so the
             live object matches git again (Argo CD never sees drift to undo).
@@ -43,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slipway.config.rollout import ShadowSettings
 from slipway.errors import KServeError
 from slipway.registry.model_version import ModelVersion
 from slipway.rollout.state import RolloutState
@@ -57,6 +64,7 @@ A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
 A_STATE = "slipway.io/rollout-state"  # the rollout's durable state (slipway.rollout.state)
 CONTAINER = "kserve-container"
+SHADOW_KEY = "target.json"  # the ConfigMap key the chart mounts (slipway.serving.shadow)
 FIELD_MANAGER = "slipway-rollout"
 APPLY_PATCH = "application/apply-patch+yaml"
 OWNED_ANNOTATIONS = (
@@ -220,6 +228,7 @@ class KServeBackend:
         self.previous: dict[str, Any] | None = None
         self.sent: list[dict[str, Any]] = []  # every object/change sent, for audit and tests
         self.applied: list[dict[str, Any]] = []  # the server-side apply body of each change
+        self.shadowing = False  # a shadow phase running, no canary deployed yet
         self._abort = AbortAnnotation(self)
         self._state = AnnotationStateStore(self)
 
@@ -327,6 +336,7 @@ class KServeBackend:
 
     def deploy_canary(self, canary: ModelVersion, champion: ModelVersion, percent: int) -> None:
         require_downloadable(canary.storage_uri)
+        self.shadowing = False
         isvc = self.get()
         self.previous = model_of(isvc) | {"name": champion.name}
         if not self.previous["storage_uri"]:
@@ -337,6 +347,106 @@ class KServeBackend:
         patch["spec"]["predictor"]["canaryTrafficPercent"] = percent
         self.patch(patch)
         self.wait_ready(percent)
+
+    # ------------------------------------------------------------------ shadow
+
+    @property
+    def shadow_name(self) -> str:
+        return f"{self.name}-shadow"
+
+    def start_shadow(
+        self, canary: ModelVersion, champion: ModelVersion, settings: ShadowSettings
+    ) -> None:
+        """The challenger in ``<name>-shadow``, Ready; then the champion's mirror pointed at
+        it through the ConfigMap the chart mounts."""
+        require_downloadable(canary.storage_uri)
+        live = self.get()
+        shadow = KServeBackend(
+            self.shadow_name, self.namespace, api_client=self.api.api_client,
+            crd_schema_dir=self.crd_schema_dir, ready_timeout=self.ready_timeout,
+            poll_interval=self.poll_interval, sleep=self.sleep,
+        )  # fmt: skip
+        self._delete_shadow_service()  # left over from an interrupted rollout
+        obj = merge_patch(
+            {
+                "apiVersion": live.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": "InferenceService",
+                "metadata": {
+                    "name": self.shadow_name,
+                    "namespace": self.namespace,
+                    # No ingress route: only the champion's predictor calls it.
+                    "labels": {
+                        "networking.knative.dev/visibility": "cluster-local",
+                        "slipway.io/shadow-of": self.name,
+                    },
+                    "annotations": {DEPLOYMENT_MODE: "Knative"},
+                },
+                "spec": {"predictor": copy.deepcopy(live.get("spec", {}).get("predictor", {}))},
+            },
+            model_patch(live, canary),
+        )
+        obj["spec"]["predictor"].pop("canaryTrafficPercent", None)
+        self.shadowing = True  # before anything exists: a rollback must clean up
+        shadow.create(obj)
+        ready = shadow.wait_ready(None)
+        url = (ready.get("status", {}).get("address") or {}).get("url") or (
+            f"http://{self.shadow_name}.{self.namespace}.svc.cluster.local"
+        )
+        self._write_shadow_target(
+            {
+                "url": url,
+                "model_name": canary.name,
+                "model_version": canary.version,
+                "percent": float(settings.percent),
+                "score_tolerance": float(settings.score_tolerance),
+                "max_inflight": settings.max_inflight,
+                "timeout_seconds": float(settings.timeout_seconds),
+            }
+        )
+
+    def stop_shadow(self) -> None:
+        self._write_shadow_target(None)
+        self._delete_shadow_service()
+
+    def _core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api.api_client)
+
+    def _write_shadow_target(self, target: dict[str, Any] | None) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": self.shadow_name, "namespace": self.namespace},
+            # An empty key: mirroring off (the predictor reads it as no target).
+            "data": {SHADOW_KEY: json.dumps(target) if target else ""},
+        }
+        self.sent.append(body)
+        try:
+            self._core().patch_namespaced_config_map(
+                self.shadow_name, self.namespace, body, field_manager=FIELD_MANAGER,
+                force=True, _content_type=APPLY_PATCH,
+            )  # fmt: skip
+        except ApiException as exc:
+            raise KServeError(
+                f"ConfigMap {self.namespace}/{self.shadow_name}: HTTP {exc.status} {exc.body}"
+            ) from exc
+
+    def _delete_shadow_service(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.api.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.shadow_name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise KServeError(
+                    f"InferenceService {self.namespace}/{self.shadow_name}: HTTP {exc.status} "
+                    f"{exc.reason}"
+                ) from exc
 
     def set_canary_traffic(self, percent: int) -> None:
         self.patch({"spec": {"predictor": {"canaryTrafficPercent": percent}}})
@@ -353,6 +463,11 @@ class KServeBackend:
         self.wait_ready(100)
 
     def rollback(self) -> None:
+        if self.shadowing:
+            # From the shadow phase: the champion's spec never changed; only the shadow goes.
+            self.stop_shadow()
+            self.shadowing = False
+            return
         # First the traffic, at once: the previous revision still runs, so this is quick.
         self.patch({"spec": {"predictor": {"canaryTrafficPercent": 0}}})
         self.wait_ready(0)
