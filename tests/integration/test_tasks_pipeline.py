@@ -167,3 +167,22 @@ def test_a_regression_challenger_worse_than_the_champion_is_not_registered(
     assert len(client.search_model_versions(f"name = '{name}'")) == 1
     tags = client.get_run(second.run_id).data.tags
     assert tags["gate.passed"] == "false" and tags["gate.task"] == "regression"
+
+
+@pytest.mark.parametrize(("config", "data"), [("iris/config.yaml", "iris"),
+                                              ("diabetes/config.yaml", "diabetes")])  # fmt: skip
+def test_a_tuning_trial_trains_for_the_task(
+    client: MlflowClient, task_data: dict[str, Path], config: str, data: str
+) -> None:
+    from slipway.registry import tracking
+    from slipway.workflow.tuning import METRIC, PARENT_TAG, run_trial
+
+    settings = _settings(config, f"tuned-{data}", epochs=3)
+    parent = tracking.start_run(client, settings.tracking.experiment, run_name="tuning")
+    loss = run_trial(client, settings, parent, str(task_data[data]), 0, {"learning_rate": 0.01})
+    assert np.isfinite(loss) and loss > 0
+    child = client.search_runs(
+        [client.get_run(parent).info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
+    )
+    assert [run.data.metrics[METRIC] for run in child] == [pytest.approx(loss)]
