@@ -127,8 +127,12 @@ def test_the_table_and_the_detail_show_what_a_person_reads() -> None:
     assert "1970-01-01 00:16:40Z" in table[1] and "1m06s" in table[1]
     assert "10% fail" in table[1] and table[1].endswith("error rate too high")
     detail = entry_detail(entry, now=2000.0)
-    assert "step 1 at 10%: fail (rollback)" in detail
+    assert "step 1 (10%): fail (rollback)" in detail
     assert "error_rate: fail  fisher  statistic 9.1  p 0.001  samples 120/900" in detail
+    passed = {"percent": 0, "decision": "promote", "outcome": "pass", "measurements": []}
+    shadowed = entry_of("m", "5", _tags(**{"slipway.rollout.step.1.analysis": json.dumps(passed)}))
+    assert shadowed is not None and "shadow pass" in history_table([shadowed], now=2000.0)
+    assert "step 1 (shadow): pass (promote)" in entry_detail(shadowed, now=2000.0)
     running = RolloutEntry("m", "4", "running", started_at=1000.0)
     assert "16m40s so far" in history_table([running], now=2000.0)
 
@@ -226,7 +230,7 @@ def test_cli_status_as_a_table(recorded: dict[str, Any]) -> None:
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert f"rollout of {recorded['model']} version 3: rolled_back" in text
-    assert "champion   2 -> 2" in text and "step 1 at 10%: fail (rollback)" in text
+    assert "champion   2 -> 2" in text and "step 1 (10%): fail (rollback)" in text
     assert "error_rate: fail" in text
     as_json = _cli("rollout", "status", "--state-dir", str(recorded["state"]))
     assert json.loads(as_json.stdout)["version"] == "3"  # not a terminal: JSON

@@ -180,3 +180,34 @@ def test_the_recorder_knows_whether_it_wrote_the_decision() -> None:
     assert not recorder.decided
     loop._run([loop.GOOD], recorders=[recorder])
     assert recorder.decided
+
+
+def _shadowed() -> RolloutOutcome:
+    """A rollout in its shadow phase (a step at 0%, the comparison's figures as the
+    controller records them), then at its first canary step."""
+    outcome = RolloutOutcome("m", "2", "1", started_at=1000.0)
+    shadow = StepRecord(0, 1000.0, canary={"agree": 95.0, "disagree": 5.0, "error": 0.0,
+                                           "dropped": 0.0, "agreement": 0.95})  # fmt: skip
+    shadow.checks.append({"kind": "shadow check", "measurements": [
+        {"metric": "agreement", "outcome": "pass"}]})  # fmt: skip
+    outcome.steps = [shadow]
+    return outcome
+
+
+def test_the_shadow_phase_is_no_canary_step() -> None:
+    outcome = _shadowed()
+    event = progress_event(outcome, [10, 50], 60, 1010.0, shadow_seconds=30)
+    assert (event["phase"], event["step"], event["window_left_s"]) == ("shadow", 0, 20.0)
+    assert event["shadow_stats"]["agreement"] == 0.95
+    line = live_line(event)
+    assert "shadow (no live answers) · 20s left · agree 95, disagree 5" in line, line
+    assert "agreement 0.950" in line and "last check: agreement pass" in line
+    assert progress_event(outcome, [10, 50], 60, 1010.0)["window_left_s"] is None
+    shadow = outcome.steps[0]
+    shadow.decision, shadow.outcome, shadow.reason = "promote", "pass", "agreement 95%"
+    assert step_line(outcome, shadow, 2).startswith("shadow: pass, to the canary steps (")
+    # The first canary step after the shadow phase is step 1, not 2.
+    outcome.steps.append(StepRecord(10, 1031.0))
+    assert progress_event(outcome, [10, 50], 60, 1040.0)["step"] == 1
+    outcome.steps[-1].decision = "promote"
+    assert step_line(outcome, outcome.steps[-1], 2).startswith("step 1/2 at 10%: -, to the next")

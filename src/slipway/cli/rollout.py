@@ -74,7 +74,9 @@ def rollout_start(
 
     rt = runtime(config, state_dir)
     json_lines = _as_json(as_json)
-    progress = ProgressRecorder(sys.stdout, rt.settings.rollout.window_seconds, json_lines)
+    r = rt.settings.rollout
+    shadow = r.shadow.duration_seconds if r.shadow.percent else None
+    progress = ProgressRecorder(sys.stdout, r.window_seconds, json_lines, shadow_seconds=shadow)
     try:
         outcome = start_rollout(
             rt, version, fault_error_rate=fault_error_rate, fault_latency_ms=fault_latency_ms,

@@ -218,7 +218,12 @@ def _champions(entry: RolloutEntry) -> str:
 
 def steps_text(entry: RolloutEntry) -> str:
     """``10% pass, 50% fail``: each step's share and its last judgement's outcome."""
-    return ", ".join(f"{s.percent}% {s.outcome or s.decision or '-'}" for s in entry.steps) or "-"
+    return ", ".join(f"{_where(s)} {s.outcome or s.decision or '-'}" for s in entry.steps) or "-"
+
+
+def _where(step: StepEntry) -> str:
+    # The shadow phase is recorded as a step at 0% (no live traffic of its own).
+    return "shadow" if step.percent == 0 else f"{step.percent}%"
 
 
 COLUMNS = ("VERSION", "DECISION", "CHAMPION", "STARTED", "DURATION", "STEPS", "REASON")
@@ -252,7 +257,7 @@ def entry_detail(entry: RolloutEntry, now: float) -> str:
     ]
     for step in entry.steps:
         lines.append(
-            f"  step {step.number} at {step.percent}%: {step.outcome or '-'} ({step.decision})"
+            f"  step {step.number} ({_where(step)}): {step.outcome or '-'} ({step.decision})"
         )
         for m in step.measurements:
             dry = " (dry run)" if m.get("dry_run") else ""

@@ -43,8 +43,23 @@ def error_rate(side: dict[str, float | None]) -> float | None:
 def window_left(step: StepRecord, window_seconds: float, now: float) -> float:
     """Seconds left in the step's current window: each inconclusive judgement (an
     extension) opened a new window of ``window_seconds``."""
-    windows = 1 + sum(1 for check in step.checks if check.get("kind") == "judgement")
-    return max(0.0, step.started_at + windows * window_seconds - now)
+    return max(0.0, step.started_at + (1 + _judgements(step)) * window_seconds - now)
+
+
+def _judgements(step: StepRecord) -> int:
+    # "judgement", or "shadow judgement" in the shadow phase: a window's end.
+    return sum(1 for check in step.checks if str(check.get("kind", "")).endswith("judgement"))
+
+
+def is_shadow(step: StepRecord) -> bool:
+    """The shadow phase's step: a share of requests copied to the challenger, no traffic
+    of its own (its record is a step at 0%)."""
+    return step.percent == 0
+
+
+def step_number(outcome: RolloutOutcome) -> int:
+    """The current canary step, from 1: the shadow phase is no step of its own."""
+    return sum(1 for step in outcome.steps if not is_shadow(step))
 
 
 def _latest(step: StepRecord) -> list[dict[str, Any]]:
@@ -58,9 +73,14 @@ def _latest(step: StepRecord) -> list[dict[str, Any]]:
 
 
 def progress_event(
-    outcome: RolloutOutcome, steps: list[int], window_seconds: float, now: float
+    outcome: RolloutOutcome,
+    steps: list[int],
+    window_seconds: float,
+    now: float,
+    shadow_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Where the rollout stands now, as one JSON-ready event."""
+    """Where the rollout stands now, as one JSON-ready event. ``shadow_seconds``: the
+    shadow phase's window (none: the time left there is not known)."""
     event: dict[str, Any] = {
         "event": "slipway.rollout.progress",
         "model": outcome.model,
@@ -74,6 +94,18 @@ def progress_event(
         # Called once the canary serves: its series are awaited before the first window.
         return event | {"step": 0, "percent": steps[0] if steps else None, "phase": "deployed"}
     step = outcome.steps[-1]
+    if is_shadow(step):
+        left = None if shadow_seconds is None else window_left(step, shadow_seconds, now)
+        return event | {
+            "step": 0,
+            "percent": 0,
+            "phase": "shadow",
+            "window_left_s": None if left is None else round(left, 1),
+            "extensions": _judgements(step),
+            "checks": len(step.checks),
+            "latest": _latest(step),
+            "shadow_stats": dict(step.canary),
+        }
     sides = {}
     for name, side in (("canary", step.canary), ("champion", step.champion)):
         rate = error_rate(side)
@@ -81,11 +113,11 @@ def progress_event(
             "error_rate": None if rate is None else round(rate, 6)
         }
     return event | {
-        "step": len(outcome.steps),
+        "step": step_number(outcome),
         "percent": step.percent,
         "phase": "analysing",
         "window_left_s": round(window_left(step, window_seconds, now), 1),
-        "extensions": sum(1 for c in step.checks if c.get("kind") == "judgement"),
+        "extensions": _judgements(step),
         "checks": len(step.checks),
         "latest": _latest(step),
         **sides,
@@ -132,10 +164,19 @@ def live_line(event: dict[str, Any]) -> str:
     total = len(event.get("steps") or [])
     if event.get("phase") == "deployed":
         return f"{head} · canary serving at {event.get('percent')}%, waiting for its metrics"
+    left = event.get("window_left_s")
+    left_text = "-" if left is None else duration(left)
+    if event.get("phase") == "shadow":
+        figures = ", ".join(f"{k} {_num(v, digits=3 if k == 'agreement' else 0)}"
+                            for k, v in event["shadow_stats"].items())  # fmt: skip
+        parts = [head, "shadow (no live answers)", f"{left_text} left", figures]
+        if event.get("latest"):
+            parts.append(f"last check: {measurements_text(event['latest'])}")
+        return " · ".join(parts)
     parts = [
         head,
         f"step {event['step']}/{total} at {event['percent']}%",
-        f"{duration(event['window_left_s'])} left",
+        f"{left_text} left",
         f"canary {side_text(event['canary_stats'])}",
         f"champion {side_text(event['champion_stats'])}",
     ]
@@ -147,10 +188,16 @@ def live_line(event: dict[str, Any]) -> str:
 def step_line(outcome: RolloutOutcome, step: StepRecord, total: int) -> str:
     """The lasting line of a judged step."""
     what = NEXT.get(step.decision, step.decision)
-    if step.decision == "promote":
-        what = "to promotion" if len(outcome.steps) >= total else "to the next step"
+    number = step_number(outcome)
+    if is_shadow(step):
+        where = "shadow"
+        what = "to the canary steps" if step.decision == "promote" else what
+    else:
+        where = f"step {number}/{total} at {step.percent}%"
+        if step.decision == "promote":
+            what = "to promotion" if number >= total else "to the next step"
     return (
-        f"step {len(outcome.steps)}/{total} at {step.percent}%: {step.outcome or '-'}, {what}"
+        f"{where}: {step.outcome or '-'}, {what}"
         f" ({measurements_text(step.measurements) or 'no measurements'}): {step.reason}"
     )
 
@@ -183,9 +230,11 @@ class ProgressRecorder(BaseRecorder):
         json_lines: bool,
         clock: Callable[[], float] = time.time,
         width: Callable[[], int] | None = None,
+        shadow_seconds: float | None = None,
     ) -> None:
         self.stream = stream
         self.window_seconds = window_seconds
+        self.shadow_seconds = shadow_seconds
         self.json_lines = json_lines
         self.clock = clock
         self.width = width or (lambda: shutil.get_terminal_size().columns)
@@ -225,7 +274,9 @@ class ProgressRecorder(BaseRecorder):
             )
 
     def progressed(self, outcome: RolloutOutcome) -> None:
-        event = progress_event(outcome, self.steps, self.window_seconds, self.clock())
+        event = progress_event(
+            outcome, self.steps, self.window_seconds, self.clock(), self.shadow_seconds
+        )
         if self.json_lines:
             self._write(json.dumps(event, sort_keys=True, default=str) + "\n")
             return
@@ -235,7 +286,7 @@ class ProgressRecorder(BaseRecorder):
     def step_judged(self, outcome: RolloutOutcome, step: StepRecord) -> None:
         if self.json_lines:
             self._json(
-                "step", outcome, step=len(outcome.steps), percent=step.percent,
+                "step", outcome, step=step_number(outcome), percent=step.percent,
                 decision=step.decision, step_outcome=step.outcome, reason=step.reason,
                 canary_stats=step.canary, champion_stats=step.champion,
                 measurements=step.measurements,
