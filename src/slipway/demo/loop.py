@@ -4,8 +4,9 @@ Real MLflow, real model servers behind the router, real Prometheus:
 
 1. run 1: the first model, trained by the training workflow (the Argo WorkflowTemplate,
    walked by slipway's local executor); the first passing version is champion directly;
-2. run 2: more data; the canary steps under the load step, promoted; the GitOps record
-   goes to a scratch git repository under the state folder (workspace.py);
+2. run 2: more data; under the load step, the shadow phase (when this slipway has it),
+   then the canary steps, promoted; the GitOps record goes to a scratch git repository
+   under the state folder (workspace.py);
 3. run 3: a challenger that fails in serving (errors injected into its server, the demo
    only), rolled back at the first breach, the champion kept; the time from the canary's
    first traffic to the rollback done is measured;
@@ -118,7 +119,7 @@ def run_loop(
 
     if runs < 2:
         return records
-    second = RunRecord(2, "more data, canary under load")
+    second = RunRecord(2, "more data: shadow, canary under load")
     records.append(second)
     started = time.monotonic()
     version = train(runtime, second, files.more, files.reference, echo)
