@@ -30,7 +30,8 @@ def iris() -> pd.DataFrame:
     frame = bunch.frame.rename(columns=IRIS_COLUMNS)
     names = list(bunch.target_names)
     frame["species"] = [names[i] for i in frame.pop("target")]
-    return frame
+    out: pd.DataFrame = frame
+    return out
 
 
 def diabetes() -> pd.DataFrame:
@@ -38,7 +39,8 @@ def diabetes() -> pd.DataFrame:
     (a quantitative measure of disease progression one year later)."""
     frame = datasets.load_diabetes(as_frame=True, scaled=False).frame
     frame["sex"] = frame["sex"].astype(int)
-    return frame.rename(columns={"target": "progression"})
+    out: pd.DataFrame = frame.rename(columns={"target": "progression"})
+    return out
 
 
 DATASETS = {"iris": iris, "diabetes": diabetes}
