@@ -88,3 +88,20 @@ def test_the_alert_starts_one_retraining_at_the_receiver(tmp_path: Path) -> None
         server.shutdown()
         server.server_close()
         receiver.close()
+
+
+def test_demo_refuses_a_run_count_it_does_not_have(tmp_path: Path) -> None:
+    """`slipway demo --runs 5`: one error line naming the option, before anything starts."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "slipway.cli", "demo", "--runs", "5",
+         "--state-dir", str(tmp_path / "state")],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "error: --runs must be 1 to 4, not 5" in done.stderr
+    assert not (tmp_path / "state" / "stack.json").exists()  # nothing started
