@@ -79,9 +79,10 @@ def test_rate_and_duration_are_ceilings(server: Counting) -> None:
     load = LoadGenerator(server.url, MODEL, rows, rate=40, duration=2.0, clients=4).start()
     counts = load.wait()
     elapsed = time.monotonic() - started
-    # 40/s for 2 s: at most 80 requests, none started after 2 s; and close to it.
+    # 40/s for 2 s: at most 80 requests, none started after 2 s. Fewer when the machine
+    # stalls the clients (a stall is not made up in a burst), but most of them.
     assert counts.sent == len(server.arrivals) == counts.ok
-    assert 70 <= counts.sent <= 80, counts
+    assert 40 <= counts.sent <= 80, counts
     assert counts.errors == 0
     assert max(server.arrivals) - started < 2.0 + 0.5
     assert elapsed < 3.0

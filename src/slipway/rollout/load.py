@@ -2,9 +2,10 @@
 
 As Flagger's load tester: without clients a canary gets no requests and every window is
 inconclusive, so an environment without live traffic sends some. The load is bounded on
-both axes: request ``n`` (counted over all clients) never starts before ``n / rate``
-seconds after the start, so the rate is a ceiling whatever the clients do, and no request
-starts past ``duration`` (or after the rollout ends, which stops it). Answers are counted:
+both axes: requests (over all clients) start at least ``1 / rate`` seconds apart, so the
+rate is a ceiling over any stretch of time whatever the clients do (a stall is not made up
+in a burst), and no request starts past ``duration`` (or after the rollout ends, which
+stops it). Answers are counted:
 sent, ok (2xx), errors (any other status, or no answer).
 
 The rows come from one of two sources:
@@ -128,18 +129,20 @@ class LoadGenerator:
         self.counts = LoadCounts()
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._issued = 0
+        self._next = 0.0
         self._start = 0.0
         self._threads: list[threading.Thread] = []
 
     def _next_slot(self) -> float | None:
-        """The start time of the next request, or none when the bound is reached."""
+        """The start time of the next request, or none when the bound is reached. Slots
+        are ``1 / rate`` apart and never in the past: after a stall (a busy machine, a slow
+        answer) the load resumes at the rate, it does not catch up in a burst."""
         with self._lock:
-            offset = self._issued / self.rate
-            if self.duration is not None and offset >= self.duration:
+            slot = max(self._next, self.clock())
+            if self.duration is not None and slot - self._start >= self.duration:
                 return None
-            self._issued += 1
-            return self._start + offset
+            self._next = slot + 1.0 / self.rate
+            return slot
 
     def _record(self, status: str, ok: bool) -> None:
         with self._lock:
@@ -171,7 +174,7 @@ class LoadGenerator:
                     self._record(str(answer.status_code), answer.is_success)
 
     def start(self) -> LoadGenerator:
-        self._start = self.clock()
+        self._start = self._next = self.clock()
         self.counts.started_at = time.time()
         for index in range(self.clients):
             thread = threading.Thread(target=self._client, args=(index,), daemon=True)
