@@ -350,103 +350,20 @@ class KServeBackend:
 
     # ------------------------------------------------------------------ shadow
 
-    @property
-    def shadow_name(self) -> str:
-        return f"{self.name}-shadow"
-
     def start_shadow(
         self, canary: ModelVersion, champion: ModelVersion, settings: ShadowSettings
     ) -> None:
-        """The challenger in ``<name>-shadow``, Ready; then the champion's mirror pointed at
-        it through the ConfigMap the chart mounts."""
+        """The challenger in ``<name>-shadow``, the mirror pointed at it (kserve_shadow)."""
+        from slipway.rollout.backends.kserve_shadow import start
+
         require_downloadable(canary.storage_uri)
-        live = self.get()
-        shadow = KServeBackend(
-            self.shadow_name, self.namespace, api_client=self.api.api_client,
-            crd_schema_dir=self.crd_schema_dir, ready_timeout=self.ready_timeout,
-            poll_interval=self.poll_interval, sleep=self.sleep,
-        )  # fmt: skip
-        self._delete_shadow_service()  # left over from an interrupted rollout
-        obj = merge_patch(
-            {
-                "apiVersion": live.get("apiVersion", f"{GROUP}/{VERSION}"),
-                "kind": "InferenceService",
-                "metadata": {
-                    "name": self.shadow_name,
-                    "namespace": self.namespace,
-                    # No ingress route: only the champion's predictor calls it.
-                    "labels": {
-                        "networking.knative.dev/visibility": "cluster-local",
-                        "slipway.io/shadow-of": self.name,
-                    },
-                    "annotations": {DEPLOYMENT_MODE: "Knative"},
-                },
-                "spec": {"predictor": copy.deepcopy(live.get("spec", {}).get("predictor", {}))},
-            },
-            model_patch(live, canary),
-        )
-        obj["spec"]["predictor"].pop("canaryTrafficPercent", None)
         self.shadowing = True  # before anything exists: a rollback must clean up
-        shadow.create(obj)
-        ready = shadow.wait_ready(None)
-        url = (ready.get("status", {}).get("address") or {}).get("url") or (
-            f"http://{self.shadow_name}.{self.namespace}.svc.cluster.local"
-        )
-        self._write_shadow_target(
-            {
-                "url": url,
-                "model_name": canary.name,
-                "model_version": canary.version,
-                "percent": float(settings.percent),
-                "score_tolerance": float(settings.score_tolerance),
-                "max_inflight": settings.max_inflight,
-                "timeout_seconds": float(settings.timeout_seconds),
-            }
-        )
+        start(self, canary, settings)
 
     def stop_shadow(self) -> None:
-        self._write_shadow_target(None)
-        self._delete_shadow_service()
+        from slipway.rollout.backends.kserve_shadow import stop
 
-    def _core(self) -> Any:
-        from kubernetes import client
-
-        return client.CoreV1Api(self.api.api_client)
-
-    def _write_shadow_target(self, target: dict[str, Any] | None) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": self.shadow_name, "namespace": self.namespace},
-            # An empty key: mirroring off (the predictor reads it as no target).
-            "data": {SHADOW_KEY: json.dumps(target) if target else ""},
-        }
-        self.sent.append(body)
-        try:
-            self._core().patch_namespaced_config_map(
-                self.shadow_name, self.namespace, body, field_manager=FIELD_MANAGER,
-                force=True, _content_type=APPLY_PATCH,
-            )  # fmt: skip
-        except ApiException as exc:
-            raise KServeError(
-                f"ConfigMap {self.namespace}/{self.shadow_name}: HTTP {exc.status} {exc.body}"
-            ) from exc
-
-    def _delete_shadow_service(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            self.api.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.shadow_name
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise KServeError(
-                    f"InferenceService {self.namespace}/{self.shadow_name}: HTTP {exc.status} "
-                    f"{exc.reason}"
-                ) from exc
+        stop(self)
 
     def set_canary_traffic(self, percent: int) -> None:
         self.patch({"spec": {"predictor": {"canaryTrafficPercent": percent}}})
