@@ -90,6 +90,31 @@ def test_live_quality_joins_on_request_id_and_row() -> None:
     assert quality.metrics["accuracy"] == pytest.approx(2 / 3)
 
 
+def test_live_quality_follows_the_task() -> None:
+    """Multiclass: accuracy and macro F1 from the served class (labels compared as text,
+    as the payload records classes); regression: the errors of the served value."""
+    served = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c"],
+            "row": [0, 0, 0],
+            "score": [0.9, 0.6, 0.7],
+            "predicted_class": ["0", "2", "1"],
+        }
+    )
+    labels = pd.DataFrame({"request_id": ["a", "b", "c"], "species": [0, 2, 2]})
+    quality = live.live_quality(served, labels, "species", "multiclass")
+    assert quality.metrics["accuracy"] == pytest.approx(2 / 3)
+    assert 0 < quality.metrics["macro_f1"] < 1 and "log_loss" not in quality.metrics
+    with pytest.raises(DataError, match="predicted_class"):
+        live.live_quality(served.drop(columns=["predicted_class"]), labels, "species",
+                          "multiclass")  # fmt: skip
+    values = served.assign(score=[10.0, 20.0, 33.0])
+    truth = pd.DataFrame({"request_id": ["a", "b", "c"], "target": [10.0, 22.0, 30.0]})
+    quality = live.live_quality(values, truth, "target", "regression")
+    assert quality.metrics["mae"] == pytest.approx(5 / 3)
+    assert quality.metrics["rmse"] == pytest.approx(((0 + 4 + 9) / 3) ** 0.5)
+
+
 def test_ground_truth_without_its_columns_is_refused() -> None:
     with pytest.raises(DataError, match="lacks the columns"):
         live.live_quality(pd.DataFrame({"request_id": ["a"], "row": [0], "score": [0.5]}),

@@ -83,10 +83,15 @@ def run(
         served = served_rows(settings, model, version, now - d.window_hours * 3600)
     ref = reference.for_version(client, model, version)
     columns = [*ref.numeric, *ref.categorical]
-    numeric = [*ref.numeric, *([drift.SCORE] if d.include_scores else [])]
-    current = served.reindex(columns=[*columns, drift.SCORE]) if len(served) else served
+    # The task's score columns: a multiclass model's predicted class too, since a shift
+    # between classes predicted with the same confidence leaves the score's shape alone.
+    score_numeric, score_categorical = drift.score_columns(ref.task)
+    scores = [*score_numeric, *score_categorical] if d.include_scores else []
+    numeric = [*ref.numeric, *(score_numeric if d.include_scores else ())]
+    categorical = [*ref.categorical, *(score_categorical if d.include_scores else ())]
+    current = served.reindex(columns=[*columns, *scores]) if len(served) else served
     report, html = drift.compare(
-        ref.frame, current, numeric, ref.categorical, d, model=model, version=version
+        ref.frame, current, numeric, categorical, d, model=model, version=version
     )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
     artifact_dir = f"drift/{stamp}"
@@ -102,7 +107,7 @@ def run(
     quality = None
     if labels is not None:
         label = settings_label(settings)
-        quality = live.live_quality(served, tables.read_table(labels), label)
+        quality = live.live_quality(served, tables.read_table(labels), label, ref.task)
     if pushgateway_url:
         pushgateway.push(pushgateway_url, pushgateway.drift_registry(report, now), model, version)
         if quality is not None:
