@@ -152,11 +152,10 @@ class TorchForward:
         code_dirs: Sequence[Path] = (),
     ) -> None:
         try:
-            # By name, not an import statement: the "predictor" import contract (pyproject)
-            # keeps torch out of slipway.serving's import graph, which is what lets the
-            # predictor image ship without it; this is the one path that needs torch, taken
-            # only when a custom network's bundle is loaded.
-            torch = importlib.import_module("torch")
+            # Imported here only: the one path that needs torch, taken when a custom
+            # network's bundle is loaded. The "predictor" import contract (pyproject)
+            # names this import as its one exception; the predictor image has no torch.
+            import torch
         except ImportError as exc:
             raise ModelError(
                 f"this model's network is custom ({spec.factory}), which only torch can run, "
