@@ -45,6 +45,20 @@ def test_the_shadow_configmap_is_mounted_where_the_predictor_reads_it(
     assert mount["readOnly"] is True
     (volume,) = [v for v in predictor["volumes"] if v["name"] == "shadow"]  # type: ignore[attr-defined]
     assert volume["configMap"] == {"name": "churn-classifier-shadow", "optional": True}
+    # The predictors may call Knative's local gateway, which serves the shadow's address.
+    assert "kourier-system" in _egress_namespaces(chart, on)
+    assert "kourier-system" not in _egress_namespaces(chart)
+
+
+def _egress_namespaces(chart: Path, *values: Path) -> set[str]:
+    result = render(chart, "model-serving", MINIMAL, *values)
+    (policy,) = [d for d in load_all(result.stdout) if d["kind"] == "NetworkPolicy"]
+    return {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in policy["spec"]["egress"]
+        for peer in rule["to"]
+        if "namespaceSelector" in peer
+    }
 
 
 def test_without_shadow_nothing_is_mounted(chart: Path, tmp_path: Path) -> None:
