@@ -113,7 +113,8 @@ def test_a_multiclass_bundle_answers_a_class_and_a_probability_per_class(
 def test_a_regression_bundle_answers_in_the_label_unit() -> None:
     contract = DatasetContract.model_validate({
         "name": "r", "label": "v", "task": "regression",
-        "columns": [{"name": "x", "dtype": "float"}, {"name": "v", "dtype": "float"}],
+        "columns": [{"name": "x", "dtype": "float"},
+                    {"name": "v", "dtype": "float", "min": 0, "max": 5000}],
     })  # fmt: skip
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 1, 200)

@@ -84,6 +84,15 @@ class DatasetContract(BaseModel):
             raise ValueError(f"a binary label must be int (0/1), {self.label!r} is {label.dtype}")
         if self.task == "regression" and not label.numeric:
             raise ValueError(f"a regression label must be numeric, {self.label!r} is category")
+        if self.task == "regression" and (label.min is None or label.max is None):
+            # The predictor's score histogram spreads its buckets over this range: the same
+            # for every version of the model, which the rollout's score gate needs to
+            # compare a canary's predictions with the champion's bucket by bucket.
+            raise ValueError(
+                f"a regression label needs min and max (the range its predictions are "
+                f"measured over), {self.label!r} lacks "
+                f"{'min and max' if label.min is None and label.max is None else 'one'}"
+            )
         return self
 
     def _check_classes(self, label: Column) -> None:

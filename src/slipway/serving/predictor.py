@@ -117,7 +117,7 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
                 self.forward_kind,
                 bundle.preprocessing if self.feature_metrics else None,
                 self.registry or REGISTRY,
-                score_buckets(bundle.contract, bundle.spec),
+                score_buckets(bundle.contract),
                 tuple(str(c) for c in self.task_outputs.labels),
                 bundle.contract.task,
             )

@@ -35,7 +35,6 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
-from slipway.bundle.network import NetworkSpec
 from slipway.bundle.preprocessing import FittedPreprocessing
 from slipway.data.contract import DatasetContract
 
@@ -129,20 +128,19 @@ class FeatureStats(Collector):
         return _LABELS
 
 
-def score_buckets(contract: DatasetContract, spec: NetworkSpec) -> tuple[float, ...]:
+def score_buckets(contract: DatasetContract) -> tuple[float, ...]:
     """The score histogram's upper bounds for the task: probabilities in tenths; a
-    regression's value in VALUE_STEPS steps over the label's declared range (contract min and
-    max), else over the training target's mean +- 4 standard deviations (the spec's output
-    shift and scale), so that a shifted canary moves mass between buckets."""
+    regression's value in VALUE_STEPS steps over the label's declared range (the contract
+    requires min and max for a regression label), the same for every version of the model,
+    so that the rollout compares a canary's histogram with the champion's bucket by bucket
+    and a shifted canary moves mass between buckets."""
     if contract.task != "regression":
         return SCORE_BUCKETS
     label = contract.column(contract.label)
-    spread = 4.0 * abs(spec.output_scale) or 1.0
-    low = label.min if label.min is not None else spec.output_shift - spread
-    high = label.max if label.max is not None else spec.output_shift + spread
-    if high <= low:
-        high = low + 1.0
-    edges = np.linspace(low, high, VALUE_STEPS + 1)
+    if label.min is None or label.max is None:  # the contract refuses it; a guard
+        raise ValueError(f"regression label {label.name!r} has no declared range")
+    high = label.max if label.max > label.min else label.min + 1.0
+    edges = np.linspace(label.min, high, VALUE_STEPS + 1)
     return tuple(float(f"{edge:.6g}") for edge in edges)
 
 
