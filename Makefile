@@ -18,14 +18,14 @@ setup: ## install pinned dependencies and tools into .venv and .tools (idempoten
 	@bash .ci/setup.sh all
 
 lint: setup ## ruff (lint + format check), mypy --strict, the import contracts
-	ruff check src tests benchmarks scripts terraform/policies
-	ruff format --check src tests benchmarks scripts terraform/policies
+	ruff check src tests benchmarks scripts examples terraform/policies
+	ruff format --check src tests benchmarks scripts examples terraform/policies
 	mypy src/slipway
 	lint-imports --no-logo --no-cache
 
 fmt: setup ## apply ruff formatting and safe fixes
-	ruff check --fix src tests benchmarks scripts terraform/policies
-	ruff format src tests benchmarks scripts terraform/policies
+	ruff check --fix src tests benchmarks scripts examples terraform/policies
+	ruff format src tests benchmarks scripts examples terraform/policies
 
 test: setup lint ## lint, then the whole test suite (unit, contract, integration)
 	$(PY) -m pytest $(PYTEST_ARGS)

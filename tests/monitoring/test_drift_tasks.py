@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 
-from test_tasks_support import IRIS_CLASSES, build_bundle
+from tasks_support import IRIS_CLASSES, build_bundle
 
 from slipway.bundle.layout import read_bundle
 from slipway.config import DriftSettings

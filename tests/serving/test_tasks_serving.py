@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_tasks_support import IRIS_CLASSES, TaskBundle, build_bundle, serve
+from tasks_support import IRIS_CLASSES, TaskBundle, build_bundle, serve
 
 from slipway.local.processes import Managed
 from slipway.serving import binary_tensors

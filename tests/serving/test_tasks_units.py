@@ -12,7 +12,7 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
-from test_tasks_support import FACTORY_MODULE, build_bundle
+from tasks_support import FACTORY_MODULE, build_bundle
 
 from slipway.bundle.layout import CONTRACT, read_bundle
 from slipway.bundle.network import NetworkSpec
