@@ -33,7 +33,7 @@ test: setup lint ## lint, then the whole test suite (unit, contract, integration
 unit: setup ## only the tests that start no server
 	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
-demo: setup ## the loop on one machine: local stack up, validate, train, evaluate, register
+demo: setup ## the whole loop on one machine: champion, shadow + canary promoted, bad one rolled back, drift -> retraining; a report
 	slipway demo
 
 render: setup ## render the Hera workflows into the ml-workflows chart
