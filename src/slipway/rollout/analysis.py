@@ -15,7 +15,8 @@ Rollouts does: PASS, FAIL or INCONCLUSIVE.
   baseline's p99 over the same window, both floored at ``p99_ratio_floor_ms`` (a histogram
   cannot tell 0.4 ms from 0.9 ms apart): FAIL.
 - ``scores``: the population stability index of the canary's prediction scores against the
-  baseline's (the predictor's ``slipway_prediction_score`` histogram) above
+  baseline's (the predictor's ``slipway_prediction_score`` histogram), less what sampling
+  noise alone gives at these sample sizes (statistics.psi_sampling_noise), above
   ``max_score_psi``, with the shift significant at the confidence (a chi-square test of
   homogeneity: a small sample's PSI is noisy): FAIL. A model that exports no scores on
   either side passes it.
@@ -72,7 +73,7 @@ class Thresholds:
     max_p99_ms: float
     max_extensions: int
     confidence: float = 0.95
-    max_score_psi: float | None = 0.25
+    max_score_psi: float | None = 1.0  # RolloutSettings' default: the reason is there
     min_score_samples: int = 50
     dry_run: frozenset[str] = frozenset()
     # Checks per window: a mid-window test is one of this many looks at the same window, so

@@ -234,8 +234,8 @@ class RolloutController:
                 if self.abort.requested():
                     return Decision(Action.ROLLBACK, "aborted by request", ("abort",))
                 early = shadow_breach(measured(min(self.clock() - start, duration)), t)
-                self.record.progressed(outcome)
                 _keep(step, "shadow check", early)
+                self.record.progressed(outcome)  # with this check's measurements kept
                 if early.action is Action.ROLLBACK:
                     outcome.breach_detected_at = time.time()
                     self._judged(outcome, step, _shadow_reason(early), extensions)
