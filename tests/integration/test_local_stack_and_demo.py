@@ -28,7 +28,7 @@ def _slipway(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
 def test_demo_then_status_then_down(tmp_path: Path) -> None:
     state = tmp_path / "state"
     try:
-        demo = _slipway("demo", state=state)
+        demo = _slipway("demo", "--runs", "1", state=state)  # the whole loop: tests/demo
         assert demo.returncode == 0, demo.stderr[-3000:]
         out = demo.stdout
         assert "validation     passed" in out
