@@ -7,20 +7,18 @@ the whole rollout; no request may be dropped.
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from serving_support import MODEL, World
+from traffic_support import Load, request_rows
 
 from slipway.data import synthetic, tables
 from slipway.pipeline.steps import run_pipeline
@@ -45,61 +43,7 @@ models:
 """
 
 
-# Varied requests, so that each version's prediction scores form a distribution (one
-# repeated row would put every score in one bucket).
-ROWS = synthetic.generate(300, seed=4242).drop(columns=["churned"]).to_dict("records")
-
-
-@dataclass
-class Hit:
-    at: float
-    status: int | str
-    version: str | None
-
-
-@dataclass
-class Load:
-    """Clients calling the router at a steady pace until stopped (bounded: at most
-    ``limit`` requests), recording every answer."""
-
-    url: str
-    clients: int = 2
-    pause: float = 0.01
-    limit: int = 20_000
-    hits: list[Hit] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def _loop(self, seed: int) -> None:
-        # Rows drawn at random, not in turn: the router's round robin is deterministic,
-        # and rows in turn could give the canary the same few rows again and again.
-        rng = random.Random(seed)  # noqa: S311  (test traffic, not a secret)
-        with httpx.Client(timeout=30) as http:
-            while not self._stop.is_set() and len(self.hits) < self.limit:
-                body = {"instances": [rng.choice(ROWS)]}
-                try:
-                    r = http.post(f"{self.url}/v1/models/{MODEL}:predict", json=body)
-                    self.hits.append(
-                        Hit(time.time(), r.status_code, r.headers.get("x-slipway-model-version"))
-                    )
-                except httpx.HTTPError as exc:
-                    self.hits.append(Hit(time.time(), type(exc).__name__, None))
-                time.sleep(self.pause)
-
-    def __enter__(self) -> Load:
-        for seed in range(self.clients):
-            thread = threading.Thread(target=self._loop, args=(seed,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def statuses(self) -> set[int | str]:
-        return {h.status for h in self.hits}
+ROWS = request_rows(seed=4242)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -158,7 +102,7 @@ def _start(world: World, setup: dict[str, Any], champion: str) -> Load:
     backend = LocalBackend(world.stack, setup["config"])
     url = backend.ensure_serving(target)
     backend.close()
-    return Load(url)
+    return Load(url, ROWS)
 
 
 def _rollout(world: World, setup: dict[str, Any], version: str, **faults: float) -> RolloutOutcome:

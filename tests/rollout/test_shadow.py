@@ -15,20 +15,18 @@ servers (KServe's ModelServer), a real Prometheus scraping both, a real MLflow r
 from __future__ import annotations
 
 import json
-import random
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from serving_support import MODEL, VALID, World
+from traffic_support import Load, request_rows, shadow_counts
 
 from slipway.data import synthetic, tables
 from slipway.local import processes
@@ -42,53 +40,7 @@ from slipway.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
-ROWS = synthetic.generate(300, seed=99).drop(columns=["churned"]).to_dict("records")
-
-
-@dataclass
-class Hit:
-    at: float
-    status: int | str
-    version: str | None
-
-
-@dataclass
-class Load:
-    """Clients calling the router until stopped (at most ``limit`` requests)."""
-
-    url: str
-    clients: int = 2
-    pause: float = 0.01
-    limit: int = 20_000
-    hits: list[Hit] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def _loop(self, seed: int) -> None:
-        rng = random.Random(seed)  # noqa: S311  (test traffic, not a secret)
-        with httpx.Client(timeout=30) as http:
-            while not self._stop.is_set() and len(self.hits) < self.limit:
-                body = {"instances": [rng.choice(ROWS)]}
-                try:
-                    r = http.post(f"{self.url}/v1/models/{MODEL}:predict", json=body)
-                    version = r.headers.get("x-slipway-model-version")
-                    self.hits.append(Hit(time.time(), r.status_code, version))
-                except httpx.HTTPError as exc:
-                    self.hits.append(Hit(time.time(), type(exc).__name__, None))
-                time.sleep(self.pause)
-
-    def __enter__(self) -> Load:
-        for seed in range(self.clients):
-            thread = threading.Thread(target=self._loop, args=(seed,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
+ROWS = request_rows(seed=99)
 
 SHADOW = {
     "percent": 50,
@@ -171,7 +123,7 @@ def test_a_good_challenger_is_shadowed_without_touching_live_answers_then_promot
     world: World, config: Path
 ) -> None:
     champion, challenger = world.versions
-    with Load(_serving(world, config, champion)) as load:
+    with Load(_serving(world, config, champion), ROWS) as load:
         time.sleep(1)
         outcome = _rollout(world, config, challenger)
     assert outcome.decision == "promoted", outcome.reason
@@ -198,7 +150,7 @@ def test_a_disagreeing_challenger_is_rolled_back_in_shadow_never_serving(
     world: World, config: Path, inverted: str
 ) -> None:
     champion = world.versions[1]
-    with Load(_serving(world, config, champion)) as load:
+    with Load(_serving(world, config, champion), ROWS) as load:
         time.sleep(1)
         outcome = _rollout(world, config, inverted)
     assert outcome.decision == "rolled_back", outcome.reason
@@ -282,17 +234,6 @@ def router(world: World) -> Iterator[str]:
     proc.stop()
 
 
-def _shadow_counts(url: str) -> dict[str, float]:
-    text = httpx.get(f"{url}/metrics").text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "slipway_shadow_requests"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
-
-
 def test_a_slow_shadow_drops_copies_and_never_delays_live_answers(
     router: str, slow_shadow: str
 ) -> None:
@@ -310,12 +251,12 @@ def test_a_slow_shadow_drops_copies_and_never_delays_live_answers(
             took.append(time.perf_counter() - t0)
             assert r.status_code == 200 and "predictions" in r.json()
         time.sleep(1.5)  # the copies in flight are answered
-        counts, copied = _shadow_counts(router), _Slow.seen
+        counts, copied = shadow_counts(router), _Slow.seen
         # A shadow slower than the timeout: the copy counts as an error.
         http.put(f"{router}/-/shadow", json={**target, "timeout_seconds": 0.2})
         http.post(f"{router}/v1/models/{MODEL}:predict", json={"instances": [VALID]})
         time.sleep(0.6)
-        timed_out = _shadow_counts(router)
+        timed_out = shadow_counts(router)
         http.put(f"{router}/-/shadow", json={"url": None})
     # 40 live answers each well under the shadow's 1 s: none waited for it.
     assert max(took) < 0.5, max(took)

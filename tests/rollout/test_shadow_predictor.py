@@ -11,23 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from serving_support import MODEL, VALID, World
+from traffic_support import shadow_counts
 
 from slipway.serving.shadow import TARGET_FILE_ENV
 
 pytestmark = pytest.mark.integration
-
-
-def _counts(url: str) -> dict[str, float]:
-    text = httpx.get(f"{url}/metrics").text
-    return {
-        s.labels["outcome"]: s.value
-        for f in text_string_to_metric_families(text)
-        if f.name == "slipway_shadow_requests"
-        for s in f.samples
-        if s.name.endswith("_total")
-    }
 
 
 def test_the_champion_predictor_mirrors_to_the_file_target_without_restart(
@@ -41,7 +30,7 @@ def test_the_champion_predictor_mirrors_to_the_file_target_without_restart(
         predict = f"{champion.url}/v1/models/{MODEL}:predict"
         # No file yet: nothing is mirrored.
         assert http.post(predict, json={"instances": [VALID]}).status_code == 200
-        assert not _counts(champion.url)
+        assert not shadow_counts(champion.url)
         target_file.parent.mkdir()
         target = {"url": shadow.url, "model_name": MODEL, "model_version": second,
                   "percent": 100, "score_tolerance": 1.0}  # fmt: skip
@@ -52,7 +41,7 @@ def test_the_champion_predictor_mirrors_to_the_file_target_without_restart(
             assert r.status_code == 200
             assert r.headers["x-slipway-model-version"] == first  # the live answer's own
         time.sleep(1.0)
-        counts = _counts(champion.url)
+        counts = shadow_counts(champion.url)
         # Tolerance 1.0: only the labels must be equal, and one row has one label.
         assert counts["agree"] + counts["disagree"] == 20, counts
         assert counts["error"] == 0 and counts["dropped"] == 0
@@ -60,4 +49,4 @@ def test_the_champion_predictor_mirrors_to_the_file_target_without_restart(
         time.sleep(1.2)
         http.post(predict, json={"instances": [VALID]})
         time.sleep(0.5)
-        assert sum(_counts(champion.url).values()) == 20
+        assert sum(shadow_counts(champion.url).values()) == 20
