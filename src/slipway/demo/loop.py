@@ -4,7 +4,7 @@ Real MLflow, real model servers behind the router, real Prometheus:
 
 1. run 1: the first model, trained by the training workflow (the Argo WorkflowTemplate,
    walked by slipway's local executor); the first passing version is champion directly;
-2. run 2: more data; under the load step, the shadow phase (when this slipway has it),
+2. run 2: more data; under the load step, the shadow phase,
    then the canary steps, promoted; the GitOps record goes to a scratch git repository
    under the state folder (workspace.py);
 3. run 3: a challenger that fails in serving (errors injected into its server, the demo
@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 import time
 
-from slipway.config.rollout import RolloutSettings
 from slipway.data import synthetic, tables
 from slipway.demo import report, workspace
 from slipway.demo.drift_run import drift_and_retrain
@@ -39,11 +38,6 @@ REPORT = "report.html"
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def shadow_available() -> bool:
-    """Whether this slipway has the shadow phase (rollout.shadow) at all."""
-    return "shadow" in RolloutSettings.model_fields
 
 
 def _router_url(runtime: Runtime) -> str:
@@ -124,11 +118,8 @@ def run_loop(
     started = time.monotonic()
     version = train(runtime, second, files.more, files.reference, echo)
     if version:
-        shadowed = runtime
-        if shadow_available():
-            shadowed = Runtime.load(files.shadow_config, runtime.state_dir)
-        else:
-            second.notes.append("no shadow phase in this slipway yet: the canary steps only")
+        # Run 2 alone goes through the shadow phase: its own config turns rollout.shadow on.
+        shadowed = Runtime.load(files.shadow_config, runtime.state_dir)
         outcome = roll_out(shadowed, second, version)
         phase = [s for s in outcome.steps if s.percent == 0]
         if phase:
