@@ -6,34 +6,15 @@ servers' output, ``prometheus/`` Prometheus's generated config, its scrape targe
 data, ``storage.json`` where MLflow keeps artifacts. Any command can find the stack through
 ``stack.json``.
 
-The stack's S3 endpoint is moto's server (``python -m moto.server``): moto stands in for
-AWS S3 on one machine, speaking the same API, so that steps read ``s3://`` data and KServe's
-storage code downloads models exactly as on the cluster. It keeps objects in memory: they
-are gone after ``slipway local down``. It has two buckets, one for datasets and one for
-MLflow's artifacts (used when the stack starts with ``artifacts_in_s3``; the SQLite database
-then refers to objects that a restart forgets, which is why the folder stays the default).
-Moto accepts any credentials; the stack gives its clients the fixed local values below,
-which open nothing anywhere else.
-
-Prometheus scrapes what the stack registers as a target (model servers, the router): one
-small JSON file per target under ``prometheus/targets/``, which Prometheus's file-based
-discovery picks up without a restart.
-
-Monitoring (``monitoring=True``, the default): Debian's Pushgateway, which the drift step
-pushes to and Prometheus scrapes (``honor_labels``); Debian's Alertmanager (clustering off,
-on loopback), which Prometheus sends alerts to and which delivers them to slipway's
-receiver (slipway.monitoring.receiver: retraining from an alert) when the stack is given
-its command; and the alert rules of ``prometheus/rules/*.yaml`` (``LOCAL_RULES_DIR``),
-copied there from ``rules_source`` (``RULES_SOURCE``: the charts' rules for one machine).
+The servers themselves: MLflow and the S3 endpoint (moto, standing in for AWS S3) in
+slipway.local.tracking_server; Prometheus, the Pushgateway and Alertmanager
+(``monitoring=True``, the default) in slipway.local.observability. This module starts them,
+records them, and finds them again; it re-exports their names.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import json
-import shutil
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -44,312 +25,73 @@ import httpx
 
 from slipway.config import environ
 from slipway.errors import StackError
+from slipway.local.observability import (
+    ALERTMANAGER,
+    LOCAL_RULES_DIR,
+    PROMETHEUS,
+    PUSHGATEWAY,
+    RECEIVER,
+    RECEIVER_PATH,
+    RULES_SOURCE,
+    alertmanager_config,
+    install_rules,
+    prometheus_config,
+    start_alertmanager,
+    start_prometheus,
+    start_pushgateway,
+    write_prometheus_config,
+)
 from slipway.local.processes import Managed, free_port, start
+from slipway.local.tracking_server import (
+    ARTIFACTS_BUCKET,
+    DATASETS_BUCKET,
+    LOCAL_S3_CREDENTIALS,
+    MLFLOW,
+    S3,
+    S3_ARTIFACTS_DESTINATION,
+    create_buckets,
+    mlflow_command,
+    s3_environment,
+    start_mlflow,
+    start_s3,
+)
 from slipway.state_files import locked, read_json, write_json
 
-MLFLOW = "mlflow"
-PROMETHEUS = "prometheus"
-PUSHGATEWAY = "pushgateway"
-ALERTMANAGER = "alertmanager"
-RECEIVER = "alert-receiver"
-S3 = "s3"
-#: Where the local Prometheus reads its alert rules, under the state folder.
-LOCAL_RULES_DIR = Path(PROMETHEUS) / "rules"
-#: The rule files the local stack loads from a checkout: the charts' rules made for one
-#: machine (SLO, serving, drift; not the cluster-only ones, whose absent() would fire).
-#: Found from this file (src/slipway/local/ in the checkout), not the working directory, so
-#: a command run from elsewhere loads the same rules; outside a checkout it is absent.
-RULES_SOURCE = Path(__file__).resolve().parents[3] / "charts/platform-monitoring/files/local"
-#: The path of slipway's receiver that Alertmanager posts to.
-RECEIVER_PATH = "/alerts"
-DATASETS_BUCKET = "slipway-datasets"
-ARTIFACTS_BUCKET = "slipway-artifacts"
-S3_ARTIFACTS_DESTINATION = f"s3://{ARTIFACTS_BUCKET}/mlflow"
-# Moto checks no signature: these fixed values only satisfy the AWS SDKs' need for some
-# credentials. They are local test values, not secrets, and never go into a manifest.
-LOCAL_S3_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "slipway-local",
-    "AWS_SECRET_ACCESS_KEY": "slipway-local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+__all__ = [
+    "ALERTMANAGER",
+    "ARTIFACTS_BUCKET",
+    "DATASETS_BUCKET",
+    "LOCAL_RULES_DIR",
+    "LOCAL_S3_CREDENTIALS",
+    "MLFLOW",
+    "PROMETHEUS",
+    "PUSHGATEWAY",
+    "RECEIVER",
+    "RECEIVER_PATH",
+    "RULES_SOURCE",
+    "S3",
+    "S3_ARTIFACTS_DESTINATION",
+    "LocalStack",
+    "ServiceStatus",
+    "alertmanager_config",
+    "create_buckets",
+    "default_state_dir",
+    "install_rules",
+    "mlflow_command",
+    "prometheus_config",
+    "running",
+    "s3_environment",
+    "start_alertmanager",
+    "start_mlflow",
+    "start_prometheus",
+    "start_pushgateway",
+    "start_s3",
+    "write_prometheus_config",
+]
 
 
 def default_state_dir() -> Path:
     return Path(environ().get("SLIPWAY_HOME", ".slipway")).resolve()
-
-
-def s3_environment(endpoint: str) -> dict[str, str]:
-    """What an S3 client of the local stack needs: the endpoint and the local credentials.
-
-    ``AWS_ENDPOINT_URL_S3`` for pyarrow and the AWS SDKs, ``MLFLOW_S3_ENDPOINT_URL`` for
-    MLflow's server, ``S3_ENDPOINT``/``S3_USE_HTTPS`` for KServe's storage code."""
-    return {
-        **LOCAL_S3_CREDENTIALS,
-        "AWS_ENDPOINT_URL_S3": endpoint,
-        "MLFLOW_S3_ENDPOINT_URL": endpoint,
-        "S3_ENDPOINT": endpoint.removeprefix("http://"),
-        "S3_USE_HTTPS": "0",
-    }
-
-
-def start_s3(
-    state_dir: Path, buckets: tuple[str, ...] = (DATASETS_BUCKET, ARTIFACTS_BUCKET)
-) -> Managed:
-    """Moto's S3 server on a free loopback port, with ``buckets`` created."""
-    if importlib.util.find_spec("moto") is None:
-        raise StackError("the local S3 needs moto's server: install slipway's `local` extra")
-    port = free_port()
-    server = start(
-        S3,
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        port=port,
-        health_path="/moto-api/",
-        log_dir=state_dir / "logs",
-        timeout=60.0,
-    )
-    try:
-        create_buckets(server.url, buckets)
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
-def create_buckets(endpoint: str, buckets: tuple[str, ...]) -> None:
-    # A plain PUT creates a bucket on moto (it checks no signature); importing boto3 for
-    # this would cost the stack's start a second on a loaded machine.
-    for bucket in buckets:
-        response = httpx.put(f"{endpoint}/{bucket}", timeout=10.0)
-        if response.status_code != 200:
-            raise StackError(f"the local S3 refused bucket {bucket}: HTTP {response.status_code}")
-
-
-def mlflow_command(port: int, backend_store_uri: str, artifacts: Path | str) -> list[str]:
-    return [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_store_uri,
-        "--artifacts-destination", str(artifacts),
-        "--serve-artifacts",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-
-
-def start_mlflow(
-    state_dir: Path,
-    backend_store_uri: str | None = None,
-    s3_endpoint: str | None = None,
-    artifacts_destination: str | None = None,
-) -> Managed:
-    """An MLflow tracking server on a free loopback port, proxying artifacts to a folder,
-    or to ``artifacts_destination`` (``s3://...``) on the S3 at ``s3_endpoint``. Only the
-    server gets the S3 endpoint and credentials: its clients go through its proxy."""
-    data = state_dir / MLFLOW
-    data.mkdir(parents=True, exist_ok=True)
-    backend = backend_store_uri or f"sqlite:///{data / 'mlflow.db'}"
-    env = {
-        "MLFLOW_TRACKING_URI": "",
-        # MLflow 3's server runs a job executor (huey: seven consumer processes) for GenAI
-        # jobs that slipway never submits; off, the stack's MLflow is two processes, and it
-        # starts in about a third of the time on a loaded two-core machine.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
-    if artifacts_destination is not None:
-        if s3_endpoint is None:
-            raise StackError(f"artifacts in {artifacts_destination} need the local S3 endpoint")
-        env |= s3_environment(s3_endpoint)
-    port = free_port()
-    return start(
-        MLFLOW,
-        mlflow_command(port, backend, artifacts_destination or data / "artifacts"),
-        port=port,
-        health_path="/health",
-        log_dir=state_dir / "logs",
-        env=env,
-        timeout=120.0,
-    )
-
-
-def prometheus_config(
-    targets_dir: Path,
-    scrape_interval: float,
-    pushgateway: str | None = None,
-    alertmanager: str | None = None,
-    rules_dir: Path | None = None,
-) -> str:
-    """The generated prometheus.yml: file-based discovery of the stack's targets; with the
-    monitoring services, the Pushgateway's scrape, the Alertmanager and the rule files."""
-    interval = f"{max(1, round(scrape_interval * 1000))}ms"
-    scrape: list[dict[str, object]] = [
-        {
-            "job_name": "slipway-local",
-            "scrape_interval": interval,
-            "scrape_timeout": interval,
-            "file_sd_configs": [{"files": [str(targets_dir / "*.json")], "refresh_interval": "1s"}],
-        }
-    ]
-    config: dict[str, object] = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": scrape,
-    }
-    if pushgateway is not None:
-        # honor_labels: the pushed series keep their own job/instance labels.
-        scrape.append(
-            {
-                "job_name": PUSHGATEWAY,
-                "honor_labels": True,
-                "scrape_interval": interval,
-                "scrape_timeout": interval,
-                "static_configs": [{"targets": [pushgateway.removeprefix("http://")]}],
-            }
-        )
-    if alertmanager is not None:
-        config["alerting"] = {
-            "alertmanagers": [
-                {"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}
-            ]
-        }
-    if rules_dir is not None:
-        config["rule_files"] = [str(rules_dir / "*.yaml"), str(rules_dir / "*.yml")]
-    return json.dumps(config, indent=2)  # JSON is YAML
-
-
-def alertmanager_config(receiver_url: str | None, repeat_interval: str = "1h") -> str:
-    """Alertmanager's config: every alert to slipway's receiver (none: dropped), grouped
-    per alert, model and version, so one incident is one notification."""
-    receiver: dict[str, object] = {"name": "slipway"}
-    if receiver_url is not None:
-        receiver["webhook_configs"] = [
-            {"url": receiver_url + RECEIVER_PATH, "send_resolved": False, "max_alerts": 0}
-        ]
-    config = {
-        "route": {
-            "receiver": "slipway",
-            "group_by": ["alertname", "model", "version"],
-            # Local: deliver within seconds; the receiver's cool-down keeps it to one run.
-            "group_wait": "1s",
-            "group_interval": "5s",
-            "repeat_interval": repeat_interval,
-        },
-        "receivers": [receiver],
-    }
-    return json.dumps(config, indent=2)
-
-
-def _binary(name: str, package: str) -> str:
-    binary = shutil.which(name)
-    if binary is None:
-        raise StackError(f"the `{name}` binary is not on PATH (Debian: apt-get install {package})")
-    return binary
-
-
-def start_pushgateway(state_dir: Path) -> Managed:
-    """Debian's Pushgateway on a free loopback port, persisting what was pushed."""
-    binary = _binary("prometheus-pushgateway", "prometheus-pushgateway")
-    root = state_dir / PUSHGATEWAY
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    return start(
-        PUSHGATEWAY,
-        [
-            binary,
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--persistence.file={root / 'metrics.data'}",
-            "--persistence.interval=10s",
-            "--log.level=warn",
-        ],
-        port=port,
-        health_path="/-/ready",
-        log_dir=state_dir / "logs",
-        timeout=60.0,
-    )
-
-
-def start_alertmanager(state_dir: Path, receiver_url: str | None) -> Managed:
-    """Debian's Alertmanager on a free loopback port, clustering off, routing to the
-    receiver at ``receiver_url``."""
-    binary = _binary("prometheus-alertmanager", "prometheus-alertmanager")
-    root = state_dir / ALERTMANAGER
-    root.mkdir(parents=True, exist_ok=True)
-    config = root / "alertmanager.yml"
-    config.write_text(alertmanager_config(receiver_url), encoding="utf-8")
-    port = free_port()
-    return start(
-        ALERTMANAGER,
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # one instance: no gossip port on any interface
-            "--log.level=warn",
-        ],
-        port=port,
-        health_path="/-/ready",
-        log_dir=state_dir / "logs",
-        timeout=60.0,
-    )
-
-
-def install_rules(state_dir: Path, source: Path) -> list[Path]:
-    """Copy the rule files (``*.yaml``, ``*.yml``) of ``source`` to ``LOCAL_RULES_DIR``."""
-    target = state_dir / LOCAL_RULES_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    files = sorted([*source.glob("*.yaml"), *source.glob("*.yml")])
-    for path in files:
-        shutil.copyfile(path, target / path.name)
-    return [target / path.name for path in files]
-
-
-def write_prometheus_config(
-    state_dir: Path, scrape_interval: float, pushgateway: str | None, alertmanager: str | None
-) -> Path:
-    """Write ``prometheus/prometheus.yml`` (see ``prometheus_config``); returns its path."""
-    root = state_dir / PROMETHEUS
-    targets = root / "targets"
-    targets.mkdir(parents=True, exist_ok=True)
-    rules = state_dir / LOCAL_RULES_DIR
-    rules.mkdir(parents=True, exist_ok=True)
-    config = root / "prometheus.yml"
-    config.write_text(
-        prometheus_config(targets, scrape_interval, pushgateway, alertmanager, rules),
-        encoding="utf-8",
-    )
-    return config
-
-
-def start_prometheus(
-    state_dir: Path,
-    scrape_interval: float = 1.0,
-    pushgateway: str | None = None,
-    alertmanager: str | None = None,
-) -> Managed:
-    """Prometheus on a free loopback port, scraping the targets the stack registers."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise StackError(
-            "the `prometheus` binary is not on PATH (Debian: apt-get install prometheus)"
-        )
-    root = state_dir / PROMETHEUS
-    config = write_prometheus_config(state_dir, scrape_interval, pushgateway, alertmanager)
-    port = free_port()
-    return start(
-        PROMETHEUS,
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-lifecycle",
-            "--storage.tsdb.retention.time=1d",
-            "--log.level=warn",
-        ],
-        port=port,
-        health_path="/-/ready",
-        log_dir=state_dir / "logs",
-        timeout=60.0,
-    )
 
 
 @dataclass(frozen=True)
