@@ -26,6 +26,7 @@ from s3_support import S3, start_session_s3, use_s3
 
 from slipway.config import Settings
 from slipway.data import synthetic, tables
+from slipway.data.contract import load_contract
 from slipway.errors import DataError
 from slipway.local.processes import Managed
 from slipway.local.stack import S3_ARTIFACTS_DESTINATION, start_mlflow
@@ -116,7 +117,8 @@ def test_the_run_records_its_datasets_the_mlflow_way(
         {t.key: t.value for t in i.tags}[datasets.CONTEXT_TAG]: i for i in run.inputs.dataset_inputs
     }
     assert set(inputs) == {"training", "validation", "evaluation"}
-    parts = split(frame, settings)
+    # The pipeline's split: stratified by the contract's label, as the train step cuts it.
+    parts = split(frame, settings, load_contract(settings.data.contract))
     for context, rows, name in [
         ("training", parts.train, "train-train"),
         ("validation", parts.validation, "train-validation"),

@@ -218,8 +218,8 @@ def test_the_regression_split_is_a_plain_permutation() -> None:
     settings = _settings("diabetes/config.yaml")
     frame = pd.DataFrame({"x": np.arange(50.0), "y": np.arange(50.0)})
     plain = split(frame, settings)
-    assert split(frame, settings, load_contract(settings.data.contract) and None).test.equals(
-        plain.test
-    )
+    regression = load_contract(settings.data.contract)
+    assert regression.task == "regression"
+    assert split(frame, settings, regression).test.equals(plain.test)
     order = np.random.default_rng(settings.training.seed).permutation(50)
     assert plain.test.index.tolist() == order[: len(plain.test)].tolist()
