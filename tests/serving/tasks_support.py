@@ -29,6 +29,7 @@ from slipway.bundle.weights import save_weights
 from slipway.data.contract import Column, DatasetContract, dump_contract
 from slipway.local import processes
 from slipway.local.processes import Managed, free_port
+from slipway.training.network import TabularMLP
 
 Kind = Literal["iris", "iris-int", "diabetes"]
 IRIS_CLASSES = ("setosa", "versicolor", "virginica")
@@ -58,24 +59,6 @@ FACTORY_SOURCE = textwrap.dedent(
 )
 
 
-class ReferenceMLP(nn.Module):
-    """slipway's built-in architecture in torch, with its state-dict names (``net.<i>``)."""
-
-    def __init__(self, spec: NetworkSpec) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = spec.input_dim
-        for hidden in spec.hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(spec.dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, spec.output_dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.net(x)
-        return out
-
-
 @dataclass
 class TaskBundle:
     folder: Path
@@ -99,7 +82,8 @@ class TaskBundle:
         std = np.array([f.std for f in self.preprocessing.numeric])
         x = torch.from_numpy(((raw - mean) / std).astype(np.float32))
         with torch.no_grad():
-            out = self.module.eval()(x).double()
+            # One output comes back as a vector from TabularMLP: one column per output.
+            out = self.module.eval()(x).double().reshape(len(rows), -1)
         if self.contract.task == "multiclass":
             return torch.softmax(out, dim=1).numpy()
         if self.contract.task == "regression":
@@ -180,7 +164,7 @@ def build_bundle(folder: Path, kind: Kind, custom: bool = False, seed: int = 0) 
         spec = NetworkSpec(
             preprocessing.width, (16, 8), 0.1, output_dim=contract.output_width, **scaling
         )
-        module = ReferenceMLP(spec)
+        module = TabularMLP(spec)  # what training builds (seeded, untrained)
     module.eval()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONTRACT).write_text(dump_contract(contract), encoding="utf-8")
