@@ -241,11 +241,7 @@ class RolloutController:
                     self._judged(outcome, step, _shadow_reason(early), extensions)
                     return _shadow_reason(early)
             decision = _shadow_reason(judge_shadow(measured(duration), extensions, t))
-            _keep(step, "shadow judgement", decision)
-            self._judged(outcome, step, decision, extensions)
-            if decision.action is Action.ROLLBACK:
-                outcome.breach_detected_at = time.time()
-            if decision.action is not Action.EXTEND:
+            if self._concluded(outcome, step, "shadow judgement", decision, extensions):
                 return decision
             extensions += 1
 
@@ -276,13 +272,24 @@ class RolloutController:
             snap = self.snapshot(outcome, s.window_seconds)
             step.canary, step.champion = stats_dict(snap.canary), stats_dict(snap.champion)
             decision = judge_window(snap, baseline, extensions, t)
-            _keep(step, "judgement", decision)
-            self._judged(outcome, step, decision, extensions)
-            if decision.action is Action.ROLLBACK:
-                outcome.breach_detected_at = time.time()
-            if decision.action is not Action.EXTEND:
+            if self._concluded(outcome, step, "judgement", decision, extensions):
                 return decision
             extensions += 1
+
+    def _concluded(
+        self,
+        outcome: RolloutOutcome,
+        step: StepRecord,
+        kind: str,
+        decision: Decision,
+        extensions: int,
+    ) -> bool:
+        """A window's end: keep and record its judgement; True unless it extends the step."""
+        _keep(step, kind, decision)
+        self._judged(outcome, step, decision, extensions)
+        if decision.action is Action.ROLLBACK:
+            outcome.breach_detected_at = time.time()
+        return decision.action is not Action.EXTEND
 
     def _judged(
         self, outcome: RolloutOutcome, step: StepRecord, decision: Decision, extensions: int
