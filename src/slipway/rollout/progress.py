@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from slipway.rollout.outcome import RolloutOutcome, StepRecord
-from slipway.rollout.records import BaseRecorder
+from slipway.rollout.records import BaseRecorder, event_line
 
 if TYPE_CHECKING:
     from slipway.registry.model_version import ModelVersion
@@ -243,15 +243,7 @@ class ProgressRecorder(BaseRecorder):
         self.decided = False  # the decision was written (not when a recovery ended it)
 
     def _json(self, kind: str, of: RolloutOutcome, **fields: Any) -> None:
-        record = {
-            "event": f"slipway.rollout.{kind}",
-            "model": of.model,
-            "version": of.version,
-            "champion": of.champion_before,
-            "at": round(self.clock(), 3),
-            **fields,
-        }
-        self._write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._write(event_line(of, kind, self.clock(), **fields) + "\n")
 
     def _write(self, text: str) -> None:
         self.stream.write(text)

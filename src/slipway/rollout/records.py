@@ -91,6 +91,19 @@ class Recorders:
         self._each("the decision", lambda r: r.finished(outcome))
 
 
+def event_line(outcome: RolloutOutcome, kind: str, at: float, /, **fields: Any) -> str:
+    """One rollout event as a JSON line: the event log's and the progress display's."""
+    record = {
+        "event": f"slipway.rollout.{kind}",
+        "model": outcome.model,
+        "version": outcome.version,
+        "champion": outcome.champion_before,
+        "at": round(at, 3),
+        **fields,
+    }
+    return json.dumps(record, sort_keys=True, default=str)
+
+
 class EventLog(BaseRecorder):
     """One JSON line per event (started, step, decision) on ``slipway.rollout.events``.
     On failure (a broken log handler): that line is lost."""
@@ -99,15 +112,7 @@ class EventLog(BaseRecorder):
         self.logger = logger or logging.getLogger(EVENTS_LOGGER)
 
     def _event(self, outcome: RolloutOutcome, kind: str, **fields: Any) -> None:
-        record = {
-            "event": f"slipway.rollout.{kind}",
-            "model": outcome.model,
-            "version": outcome.version,
-            "champion": outcome.champion_before,
-            "at": round(time.time(), 3),
-            **fields,
-        }
-        self.logger.info(json.dumps(record, sort_keys=True, default=str))
+        self.logger.info(event_line(outcome, kind, time.time(), **fields))
 
     def started(self, outcome: RolloutOutcome, steps: list[int]) -> None:
         self._event(outcome, "started", steps=steps)
