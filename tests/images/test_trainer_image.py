@@ -51,7 +51,7 @@ def _hera_step(folder: Path, function: str, parameters: dict[str, str]) -> Any:
     for path in [folder, *folder.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     script = (
-        f"python -m hera.workflows.runner -e slipway.workflow.runner_scripts:{function} "
+        f"python -m hera.workflows.runner -e slipway.workflow.templates.drift:{function} "
         "/data/inputs.json && cat /tmp/hera-outputs/parameters/drift"
     )
     return podman_run(

@@ -31,7 +31,8 @@ from slipway.monitoring import step
 from slipway.registry import aliases
 from slipway.runtime import Runtime
 from slipway.serving import server
-from slipway.workflow import local_run, runner_scripts
+from slipway.workflow import local_run
+from slipway.workflow.templates import drift
 
 pytestmark = pytest.mark.integration
 
@@ -182,7 +183,7 @@ def test_drifted_traffic_retrains_through_every_gate(runtime: Runtime) -> None:
     )
     assert live.search(pushed), pushed[-2000:]
     # The drift monitor's step, with no table named, judges the same served window.
-    drifted, columns = runner_scripts.check_drift("", "", str(rt.config_path))
+    drifted, columns = drift.check_drift("", "", str(rt.config_path))
     assert drifted == "true" and "monthly_charges" in columns.split(",")
     again = httpx.post(
         f"{receiver}/alerts",

@@ -40,7 +40,7 @@ from slipway.data import synthetic, tables
 from slipway.errors import StepFailed, WorkflowError
 from slipway.local.processes import Managed
 from slipway.local.stack import start_mlflow
-from slipway.workflow import definitions, runner_scripts
+from slipway.workflow import definitions
 from slipway.workflow.executor import (
     ContainerSteps,
     ImageMap,
@@ -51,10 +51,11 @@ from slipway.workflow.executor import (
 )
 from slipway.workflow.executor.containers import repository
 from slipway.workflow.executor.pod import ScratchMount
+from slipway.workflow.templates import common
 
 TRAINER = "localhost/slipway-trainer:dev"
 # The templates' image, whatever tag or digest the release process gives it, is the trainer.
-IMAGES = ImageMap({repository(runner_scripts.IMAGE): TRAINER})
+IMAGES = ImageMap({repository(common.IMAGE): TRAINER})
 EPOCHS = "3"
 # Metrics that measure the machine, not the model: an epoch's seconds, and the throughput.
 TIMINGS = {"seconds", "train_samples_per_second"}
@@ -68,11 +69,11 @@ def test_the_rendered_templates_become_the_pods_argo_would_start() -> None:
     specs = {t.name: t.template.container for t in plan.tasks}
     train, register = specs["train"], specs["register"]
     assert train is not None and register is not None
-    assert train.image == register.image == runner_scripts.IMAGE
+    assert train.image == register.image == common.IMAGE
     assert train.command == ["torchrun", "--standalone", "--nproc-per-node",
                              "{{inputs.parameters.gpus}}"]  # fmt: skip
     assert train.args == ["-m", "hera.workflows.runner", "-e",
-                          "slipway.workflow.runner_scripts:train"]  # fmt: skip
+                          "slipway.workflow.templates.pipeline:train"]  # fmt: skip
     assert (train.user, train.group, train.working_dir) == (10001, 10001, "/tmp")
     assert train.read_only_root and train.drop_all_capabilities and train.no_new_privileges
     assert train.scratch == [ScratchMount("/tmp", "2Gi"), ScratchMount("/dev/shm", "4Gi")]
@@ -125,10 +126,17 @@ def _steps_missing_from(image: str) -> list[str]:
     before they were written)."""
     plan = compile_workflow(definitions.train_and_promote(), {})
     tasks = [*plan.tasks, *(plan.on_exit.nested or [] if plan.on_exit else [])]
-    names = sorted({t.template.function.__name__ for t in tasks if t.template.function})
+    names = sorted({f"{t.template.function.__module__}:{t.template.function.__name__}"
+                    for t in tasks if t.template.function})  # fmt: skip
     probe = (
-        "import slipway.workflow.runner_scripts as r; "
-        f"print(','.join(n for n in {names!r} if not hasattr(r, n)))"
+        "import importlib\n"
+        "def found(name):\n"
+        "    module, function = name.split(':')\n"
+        "    try:\n"
+        "        return hasattr(importlib.import_module(module), function)\n"
+        "    except ImportError:\n"
+        "        return False\n"
+        f"print(','.join(n for n in {names!r} if not found(n)))\n"
     )
     done = subprocess.run(
         ["podman", "run", "--rm", "--pull", "never", "--runtime", "runc",
@@ -186,7 +194,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def _config_maps(server: Managed, state: Path) -> dict[str, dict[str, str]]:
     # Both runners get the same ConfigMap: the tracking URI, and few epochs.
     return {
-        runner_scripts.PLATFORM_CONFIGMAP: {
+        common.PLATFORM_CONFIGMAP: {
             "MLFLOW_TRACKING_URI": server.url,
             "SLIPWAY_HOME": str(state),
             "SLIPWAY_TRAINING__EPOCHS": EPOCHS,
@@ -279,10 +287,10 @@ def _task_times(result: RunResult) -> str:
 
 
 def test_a_missing_image_is_refused_before_any_step_runs(podman: None, data: Path) -> None:
-    steps = ContainerSteps(ImageMap({repository(runner_scripts.IMAGE): "localhost/nope:never"}),
+    steps = ContainerSteps(ImageMap({repository(common.IMAGE): "localhost/nope:never"}),
                            [Mount(data.parent)], CONTAINERS_CONF)  # fmt: skip
     executor = LocalExecutor(
-        {runner_scripts.PLATFORM_CONFIGMAP: {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}},
+        {common.PLATFORM_CONFIGMAP: {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}},
         steps=steps,
     )
     with pytest.raises(WorkflowError, match=r"localhost/nope:never \(mapped from ghcr\.io"):
@@ -295,7 +303,7 @@ def test_a_folder_the_steps_user_cannot_read_is_refused_before_any_step_runs(
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     steps = ContainerSteps(IMAGES, [Mount(private)], CONTAINERS_CONF)
-    executor = LocalExecutor({runner_scripts.PLATFORM_CONFIGMAP: {}}, steps=steps)
+    executor = LocalExecutor({common.PLATFORM_CONFIGMAP: {}}, steps=steps)
     with pytest.raises(WorkflowError, match=rf"{private} is not readable by a step's user"):
         executor.run(definitions.train_and_promote(), _arguments(private / "x.csv", "n"), "train")
 
@@ -314,7 +322,7 @@ def test_a_step_past_its_timeout_is_removed_and_fails(trainer_image: str, data: 
     container of it is left behind."""
     steps = ContainerSteps(IMAGES, [Mount(data.parent)], CONTAINERS_CONF, timeout=1)
     executor = LocalExecutor(
-        {runner_scripts.PLATFORM_CONFIGMAP: {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}},
+        {common.PLATFORM_CONFIGMAP: {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}},
         steps=steps,
     )
     before = _step_containers()

@@ -1,4 +1,4 @@
-"""The exit handler's step (runner_scripts.on_exit) and its wiring to the rollout.
+"""The exit handler's step (workflow.templates.exit_handler.on_exit) and its wiring to the rollout.
 
 Its whole path against a real MLflow is in test_workflow_parity (bad data: the run marked
 FAILED with the reason, the rollback asked for and answering that nothing was in
@@ -18,7 +18,7 @@ import pytest
 
 from slipway.config import load_settings, step_environment
 from slipway.rollout import service
-from slipway.workflow import runner_scripts
+from slipway.workflow.templates import exit_handler
 
 
 class _NoRuns:
@@ -42,13 +42,13 @@ def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, st
         recorded.append((settings.tracking.model_name, model))
         return f"rolled back {model}"
 
-    monkeypatch.setattr(runner_scripts, "_runtime", runtime)
+    monkeypatch.setattr(exit_handler, "step_runtime", runtime)
     monkeypatch.setattr(service, "roll_back_unfinished", roll_back)
     return recorded
 
 
 def _on_exit(status: str, failures: str) -> str:
-    function = runner_scripts.on_exit
+    function = exit_handler.on_exit
     with step_environment({"SLIPWAY_WORKFLOW_NAME": "slipway-train-and-promote-abc12"}):
         result: str = function(status=status, failures=failures)
     return result
@@ -76,6 +76,6 @@ def test_the_failure_reason_names_each_failed_step() -> None:
             {"displayName": "canary", "message": "pod deleted"},
         ]
     )
-    reason = runner_scripts._failure_reason(failures)
+    reason = exit_handler._failure_reason(failures)
     assert reason == "train: Error (exit code 1); canary: pod deleted"
-    assert runner_scripts._failure_reason("not json") == "not json"
+    assert exit_handler._failure_reason("not json") == "not json"

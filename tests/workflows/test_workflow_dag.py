@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 import slipway
-from slipway.workflow import definitions, runner_scripts
+from slipway.workflow import definitions
 from slipway.workflow.executor import evaluate_when, substitute
 
 Obj = dict[str, Any]
@@ -184,7 +185,7 @@ def test_training_runs_under_torchrun_on_gpu_nodes(train: Obj) -> None:
         "torchrun", "--standalone", "--nproc-per-node", "{{inputs.parameters.gpus}}",
     ]  # fmt: skip
     assert template["script"]["args"] == [
-        "-m", "hera.workflows.runner", "-e", "slipway.workflow.runner_scripts:train",
+        "-m", "hera.workflows.runner", "-e", "slipway.workflow.templates.pipeline:train",
     ]  # fmt: skip
     assert template["nodeSelector"] == {"slipway.io/node-pool": "gpu"}
     assert template["tolerations"] == [
@@ -268,10 +269,10 @@ def test_no_credentials_anywhere(train: Obj, cron: Obj) -> None:
                     assert not re.search(r"(?i)token|password", env.get("value", ""))
 
 
-def test_each_step_is_the_function_in_slipway_workflow_steps(train: Obj, cron: Obj) -> None:
+def test_each_step_is_a_function_in_slipway_workflow_templates(train: Obj, cron: Obj) -> None:
     for obj in (train, cron):
         for template in _script_templates(obj):
             module, _, function = template["script"]["args"][-1].partition(":")
-            assert module == "slipway.workflow.runner_scripts"
-            assert callable(getattr(runner_scripts, function))
+            assert module.startswith("slipway.workflow.templates."), module
+            assert callable(getattr(importlib.import_module(module), function))
             assert template["script"]["source"] == "{{inputs.parameters}}"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from slipway.workflow import render, runner_scripts
+from slipway.workflow import render
+from slipway.workflow.templates import common
 
 TEMPLATE = "slipway-train-and-promote.yaml"
 
@@ -31,9 +32,9 @@ def test_the_chart_creates_the_secrets_and_account_the_steps_name(repo_root: Pat
     values = yaml.safe_load((repo_root / "charts/ml-workflows/values.yaml").read_text())
     credentials = values["mlflowCredentials"]
     assert credentials["enabled"] is True
-    assert credentials["pipeline"]["targetName"] == runner_scripts.PIPELINE_CREDENTIALS
-    assert credentials["rollout"]["targetName"] == runner_scripts.ROLLOUT_CREDENTIALS
-    assert values["rolloutServiceAccount"]["name"] == runner_scripts.ROLLOUT_SERVICE_ACCOUNT
+    assert credentials["pipeline"]["targetName"] == common.PIPELINE_CREDENTIALS
+    assert credentials["rollout"]["targetName"] == common.ROLLOUT_CREDENTIALS
+    assert values["rolloutServiceAccount"]["name"] == common.ROLLOUT_SERVICE_ACCOUNT
 
 
 @pytest.mark.parametrize("name", [TEMPLATE, "slipway-drift-monitor.yaml"])
@@ -42,9 +43,7 @@ def test_only_the_canary_carries_the_rollouts_mlflow_user(repo_root: Path, name:
     assert scripts
     for template_name, template in scripts.items():
         expected = (
-            runner_scripts.ROLLOUT_CREDENTIALS
-            if template_name == "canary"
-            else runner_scripts.PIPELINE_CREDENTIALS
+            common.ROLLOUT_CREDENTIALS if template_name == "canary" else common.PIPELINE_CREDENTIALS
         )
         assert _secrets(template) == [expected], template_name
 
@@ -52,6 +51,6 @@ def test_only_the_canary_carries_the_rollouts_mlflow_user(repo_root: Path, name:
 def test_the_canary_and_exit_handler_run_as_the_rollout_account(repo_root: Path) -> None:
     scripts = _scripts(repo_root, TEMPLATE)
     accounts = {n: t.get("serviceAccountName") for n, t in scripts.items()}
-    assert accounts.pop("canary") == runner_scripts.ROLLOUT_SERVICE_ACCOUNT
-    assert accounts.pop("on-exit") == runner_scripts.ROLLOUT_SERVICE_ACCOUNT
+    assert accounts.pop("canary") == common.ROLLOUT_SERVICE_ACCOUNT
+    assert accounts.pop("on-exit") == common.ROLLOUT_SERVICE_ACCOUNT
     assert set(accounts.values()) == {None}, accounts  # the workflow's own account

@@ -1,6 +1,6 @@
 """The real training WorkflowTemplate, run here by the local executor against a real MLflow.
 
-Nothing is faked: the steps are slipway.workflow.runner_scripts, MLflow is ``mlflow server`` in its
+Nothing is faked: the steps are slipway.workflow.templates, MLflow is ``mlflow server`` in its
 own process (SQLite, local artifacts), and the executor gives the steps the tracking URI
 as the cluster's ``slipway-platform`` ConfigMap would.
 """
@@ -17,13 +17,14 @@ from slipway.data import synthetic, tables
 from slipway.local.processes import Managed
 from slipway.local.stack import start_mlflow
 from slipway.registry import aliases
-from slipway.workflow import definitions, runner_scripts
+from slipway.workflow import definitions
 from slipway.workflow.executor import (
     LocalExecutor,
     compile_workflow,
     evaluate_when,
     substitute,
 )
+from slipway.workflow.templates import common
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def test_training_dag_registers_a_champion_then_a_challenger(
     tables.write_table(synthetic.generate(3000, seed=2), reference)
     executor = LocalExecutor(
         {
-            runner_scripts.PLATFORM_CONFIGMAP: {
+            common.PLATFORM_CONFIGMAP: {
                 "MLFLOW_TRACKING_URI": mlflow_server.url,
                 "SLIPWAY_HOME": str(tmp_path / "state"),
             }

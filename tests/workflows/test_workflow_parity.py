@@ -2,7 +2,7 @@
 error retried, the exit handler, step caching (and what reruns when an input changes),
 bad data stopping the run, and ``--resume``.
 
-Nothing is faked but the faults themselves: the steps are slipway.workflow.runner_scripts,
+Nothing is faked but the faults themselves: the steps are slipway.workflow.templates,
 MLflow is ``mlflow server`` in its own process (SQLite, local artifacts), the runtime and the
 executor are the ones ``slipway workflow run-local`` builds (local_run). A transient error
 is injected by making the pipeline's train step raise ConnectionError once; a failure that

@@ -31,7 +31,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
-from slipway.workflow import runner_scripts
+from slipway.workflow.templates import common, drift, exit_handler, pipeline, tuning
 
 TRAIN_AND_PROMOTE = "slipway-train-and-promote"
 DRIFT_MONITOR = "slipway-drift-monitor"
@@ -44,7 +44,7 @@ TUNING_PARALLELISM = 4  # trials running at once (the DAG's parallelism: GPU nod
 # What every run of either workflow shares: identity, pod security, housekeeping.
 _COMMON: dict[str, Any] = {
     "service_account_name": SERVICE_ACCOUNT,
-    "security_context": runner_scripts.pod_security(),
+    "security_context": common.pod_security(),
     # Failed pods stay for their logs; finished workflows go after a week.
     "pod_gc": m.PodGC(strategy="OnPodSuccess"),
     "ttl_strategy": m.TTLStrategy(seconds_after_completion=7 * 24 * 3600),
@@ -96,7 +96,7 @@ def train_and_promote() -> WorkflowTemplate:
         **_COMMON,
     )
     with template, DAG(name="pipeline", parallelism=TUNING_PARALLELISM):
-        validate = runner_scripts.validate_data(
+        validate = pipeline.validate_data(
             arguments={
                 "data": wf % "data",
                 "reference": wf % "reference",
@@ -104,11 +104,11 @@ def train_and_promote() -> WorkflowTemplate:
             }
         )
         run_id = validate.get_parameter("run-id")
-        propose = runner_scripts.propose_trials(
+        propose = tuning.propose_trials(
             name="propose-trials",
             arguments={"trials": wf % "tuning-trials", "config": wf % "config"},
         )
-        trials = runner_scripts.tune_trial(
+        trials = tuning.tune_trial(
             name="tune-trial",
             arguments={
                 "run-id": run_id,
@@ -119,10 +119,10 @@ def train_and_promote() -> WorkflowTemplate:
             },
             with_param=propose.get_parameter("trials"),
         )
-        best = runner_scripts.pick_best(
+        best = tuning.pick_best(
             name="pick-best", arguments={"run-id": run_id, "config": wf % "config"}
         )
-        train = runner_scripts.train(
+        train = pipeline.train(
             arguments={
                 "run-id": run_id,
                 "data": wf % "data",
@@ -131,20 +131,20 @@ def train_and_promote() -> WorkflowTemplate:
                 "hyperparameters": best.get_parameter("hyperparameters"),
             }
         )
-        evaluate = runner_scripts.evaluate(
+        evaluate = pipeline.evaluate(
             arguments={"run-id": run_id, "data": wf % "data", "config": wf % "config"}
         )
-        register = runner_scripts.register(arguments={"run-id": run_id, "config": wf % "config"})
+        register = pipeline.register(arguments={"run-id": run_id, "config": wf % "config"})
         version = register.get_parameter("model-version")
         first = register.get_parameter("became-champion")
-        canary = runner_scripts.canary(
+        canary = pipeline.canary(
             arguments={"model-version": version, "config": wf % "config"},
             # Quoted: an empty version must compare as "" rather than vanish.
             when=f'"{version}" != "" && "{first}" == "false"',
         )
         validate >> propose >> trials >> best >> train >> evaluate >> register >> canary
     with template, DAG(name="exit-handler"):
-        runner_scripts.on_exit(
+        exit_handler.on_exit(
             name="on-exit",
             arguments={
                 "status": "{{workflow.status}}",
@@ -222,7 +222,7 @@ def drift_monitor() -> CronWorkflow:
         ) as cron,
         DAG(name="monitor"),
     ):
-        check = runner_scripts.check_drift(
+        check = drift.check_drift(
             arguments={
                 "data": wf % "data",
                 "reference": wf % "reference",

@@ -34,7 +34,7 @@ from slipway.errors import WorkflowError
 from slipway.pipeline.steps import PipelineResult, decision_of
 from slipway.registry import aliases
 from slipway.runtime import Runtime
-from slipway.workflow import definitions, runner_scripts
+from slipway.workflow import definitions
 from slipway.workflow.executor import (
     ContainerSteps,
     ImageMap,
@@ -45,6 +45,7 @@ from slipway.workflow.executor import (
 )
 from slipway.workflow.executor.cache import StepCache
 from slipway.workflow.fingerprint import SettingsFingerprint
+from slipway.workflow.templates.common import PLATFORM_CONFIGMAP
 
 # The repository's podman configuration (images/), used when podman runs from a checkout.
 CONTAINERS_CONF = Path("images/containers.conf")
@@ -96,7 +97,7 @@ def executor(
     """``cache``: None for no step cache (what a retraining from an alert and the demo
     take: they mean to run); run records are kept either way."""
     return LocalExecutor(
-        {runner_scripts.PLATFORM_CONFIGMAP: runtime.platform_config()},
+        {PLATFORM_CONFIGMAP: runtime.platform_config()},
         [definitions.train_and_promote()],
         echo,
         steps,
