@@ -116,6 +116,16 @@ def test_the_local_state_replaces_its_row_for_the_same_model_only() -> None:
     assert with_local(entries, None, "m") == entries
 
 
+def test_the_load_counts_are_read_and_a_cut_record_is_unknown() -> None:
+    counts = {"sent": 120, "ok": 117, "errors": 3, "statuses": {"200": 117, "503": 3}}
+    entry = entry_of("m", "2", _tags(**{"slipway.rollout.load": json.dumps(counts)}))
+    assert entry is not None and entry.load == counts
+    assert "load       sent 120, ok 117, errors 3" in entry_detail(entry, now=2000.0)
+    cut = entry_of("m", "2", _tags(**{"slipway.rollout.load": '{"sent": 12'}))
+    assert cut is not None and cut.load is None and cut.decision == "rolled_back"
+    assert "load" not in entry_detail(cut, now=2000.0)
+
+
 def test_the_table_and_the_detail_show_what_a_person_reads() -> None:
     entry = entry_of("m", "2", _tags())
     assert entry is not None

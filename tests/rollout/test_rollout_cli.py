@@ -37,7 +37,8 @@ def test_start_streams_json_lines_and_history_reads_the_decision(
     common = ["--config", str(setup["config"]), "--state-dir", str(world.state)]
     with _start(world, setup, champion):
         time.sleep(1)
-        started = _cli("rollout", "start", "--version", bad, "--fault-error-rate", "0.5", *common)
+        started = _cli("rollout", "start", "--version", bad, "--fault-error-rate", "0.5",
+                       "--traffic", "10", *common)  # fmt: skip
     assert started.returncode == 2, started.stderr  # not promoted
     events = [json.loads(line) for line in started.stdout.splitlines()]
     kinds = [e["event"].removeprefix("slipway.rollout.") for e in events]
@@ -66,3 +67,7 @@ def test_start_streams_json_lines_and_history_reads_the_decision(
     assert row["reason"] == decision["reason"]
     assert row["duration_s"] is not None and row["duration_s"] > 0
     assert row["steps"][0]["percent"] == 10 and row["steps"][0]["outcome"] == "fail"
+    # The load step's counts (--traffic) are on the version's tags too.
+    load = row["load"]
+    assert load["sent"] > 0 and load["sent"] == load["ok"] + load["errors"], load
+    assert sum(load["statuses"].values()) == load["sent"], load

@@ -27,6 +27,7 @@ from slipway.rollout.records import BaseRecorder
 PREFIX = "slipway.rollout."
 STATUS, REASON, FINISHED_AT = f"{PREFIX}status", f"{PREFIX}reason", f"{PREFIX}finished_at"
 STARTED_AT = f"{PREFIX}started_at"
+LOAD = f"{PREFIX}load"  # the load step's counts, JSON (sent, ok, errors, statuses)
 CHAMPION_BEFORE, CHAMPION_AFTER = f"{PREFIX}champion_before", f"{PREFIX}champion_after"
 
 
@@ -71,6 +72,7 @@ class RolloutEntry:
     started_at: float | None = None
     finished_at: float | None = None
     steps: list[StepEntry] = field(default_factory=list)
+    load: dict[str, Any] | None = None  # what the load step sent, when one ran
     source: str = "mlflow"  # or "local state": where this row was read
 
     @property
@@ -128,7 +130,16 @@ def entry_of(model: str, version: str, tags: dict[str, str]) -> RolloutEntry | N
         started_at=_float(tags.get(STARTED_AT)),
         finished_at=_float(tags.get(FINISHED_AT)),
         steps=_steps(tags),
+        load=_load(tags.get(LOAD)),
     )
+
+
+def _load(value: str | None) -> dict[str, Any] | None:
+    try:
+        record = json.loads(value) if value else None
+    except ValueError:
+        return None  # cut or hand-edited: the counts are unknown, the rollout is not
+    return record if isinstance(record, dict) else None
 
 
 def _order(entry: RolloutEntry) -> tuple[float, int]:
@@ -255,6 +266,10 @@ def entry_detail(entry: RolloutEntry, now: float) -> str:
         f"  duration   {_duration(entry, now)}",
         f"  reason     {entry.reason or '-'}",
     ]
+    if entry.load is not None:
+        load = entry.load
+        lines.append(f"  load       sent {load.get('sent')}, ok {load.get('ok')}, "
+                     f"errors {load.get('errors')}")  # fmt: skip
     for step in entry.steps:
         lines.append(
             f"  step {step.number} ({_where(step)}): {step.outcome or '-'} ({step.decision})"

@@ -12,6 +12,7 @@ and why). While the controller runs, SIGTERM rolls back (slipway.rollout.signals
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -26,7 +27,7 @@ from slipway.errors import RolloutError
 from slipway.registry import aliases
 from slipway.rollout.controller import RolloutController, RolloutOutcome
 from slipway.rollout.gitops import GitOpsRecorder
-from slipway.rollout.history import HistoryTags
+from slipway.rollout.history import LOAD, HistoryTags
 from slipway.rollout.load import LoadCounts, LoadGenerator, load_for
 from slipway.rollout.model_registry import MlflowChampion, MlflowTags, target_for
 from slipway.rollout.outcome import PROMOTED, ROLLED_BACK, RUNNING, StepRecord
@@ -226,10 +227,20 @@ def _load(
     return generator
 
 
-def _report_load(counts: LoadCounts) -> None:
+def _report_load(client: Any, model: str, version: str, counts: LoadCounts) -> None:
+    """The load step's counts to the event log, and to the version's tags for
+    ``slipway rollout history``; an MLflow that cannot take the tag loses only that."""
+    from mlflow.exceptions import MlflowException
+
     logging.getLogger(EVENTS_LOGGER).info(
         f"load: sent {counts.sent}, ok {counts.ok}, errors {counts.errors}"
     )
+    record = {"sent": counts.sent, "ok": counts.ok, "errors": counts.errors,
+              "statuses": counts.statuses}  # fmt: skip
+    try:
+        client.set_model_version_tag(model, version, LOAD, json.dumps(record, sort_keys=True))
+    except (MlflowException, OSError) as exc:
+        log.warning("the load counts were not recorded on %s version %s: %s", model, version, exc)
 
 
 def start_rollout(
@@ -308,7 +319,7 @@ def start_rollout(
             finally:
                 if load is not None:
                     counts = load.stop()
-                    _report_load(counts)
+                    _report_load(client, name, version, counts)
                     if on_load is not None:
                         on_load(counts)
         finally:
