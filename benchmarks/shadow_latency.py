@@ -57,16 +57,9 @@ def router(port: int, champion_url: str) -> Proc:
 
 
 def shadow_counts(router_url: str) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
+    from slipway.serving.shadow import counts_in
 
-    text = httpx.get(f"{router_url}/metrics").text
-    return {
-        s.labels["outcome"]: s.value
-        for f in text_string_to_metric_families(text)
-        if f.name == "slipway_shadow_requests"
-        for s in f.samples
-        if s.name.endswith("_total")
-    }
+    return counts_in(httpx.get(f"{router_url}/metrics").text)
 
 
 def main() -> None:

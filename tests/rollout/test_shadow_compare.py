@@ -4,11 +4,14 @@ Each rule has a case that agrees and one that does not."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from slipway.serving.shadow import (
+    METRIC,
     ShadowTargetRefused,
     answers_agree,
     bodies_agree,
+    counts_in,
     is_inference,
     parse_target,
     shadow_path,
@@ -74,3 +77,16 @@ def test_a_target_is_parsed_and_bad_ones_name_the_field() -> None:
         assert refused.value.field == field
     with pytest.raises(ShadowTargetRefused, match="invalid JSON"):
         parse_target(b"{")
+
+
+def test_counts_are_read_from_a_metrics_page_summed_over_versions() -> None:
+    registry = CollectorRegistry()
+    counter = Counter(METRIC, "copies", ["model_name", "model_version", "outcome"],
+                      registry=registry)  # fmt: skip
+    counter.labels("m", "2", "agree").inc(3)
+    counter.labels("m", "3", "agree").inc(2)
+    counter.labels("m", "3", "dropped").inc()
+    other = Counter("slipway_other_requests", "not the mirror's", ["outcome"], registry=registry)
+    other.labels("agree").inc(100)
+    assert counts_in(generate_latest(registry).decode()) == {"agree": 5.0, "dropped": 1.0}
+    assert counts_in("") == {}

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from serving_support import MODEL
 
 from slipway.data import synthetic
+from slipway.serving import shadow
 
 
 def request_rows(seed: int, count: int = 300) -> list[dict[str, Any]]:
@@ -81,11 +81,4 @@ class Load:
 
 def shadow_counts(url: str) -> dict[str, float]:
     """``slipway_shadow_requests_total`` by outcome, from ``url``'s /metrics."""
-    text = httpx.get(f"{url}/metrics").text
-    return {
-        sample.labels["outcome"]: sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "slipway_shadow_requests"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
+    return shadow.counts_in(httpx.get(f"{url}/metrics").text)

@@ -139,6 +139,23 @@ def bodies_agree(live: bytes, shadow: bytes, tolerance: float) -> bool:
         return live == shadow
 
 
+def counts_in(exposition: str) -> dict[str, float]:
+    """``slipway_shadow_requests_total`` by outcome, summed over versions, in one server's
+    ``/metrics`` page: what that router or predictor has mirrored, read without Prometheus
+    (the tests and benchmarks/shadow_latency.py)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name != METRIC:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                outcome = sample.labels["outcome"]
+                counts[outcome] = counts.get(outcome, 0.0) + sample.value
+    return counts
+
+
 def is_inference(method: str, path: str) -> bool:
     return method == "POST" and _INFER.match(path) is not None
 
