@@ -79,6 +79,8 @@ def test_bad_arguments_are_refused(argument: str, message: str) -> None:
 
 def test_a_name_found_nowhere_writes_nothing(values: Path) -> None:
     (values / "default" / "ml-workflows.yaml").write_text("image: {}\n")
+    serving = values / "default" / "model-serving.yaml"  # its torch image is the trainer too
+    serving.write_text(serving.read_text().replace(TRAINER, "ghcr.io/example/other"))
     before = {p: p.read_text() for p in values.rglob("*.yaml")}
     with pytest.raises(GitOpsError, match="no image block names"):
         bump_image_digests.bump({TRAINER: D1, PREDICTOR: D3}, values)

@@ -124,7 +124,8 @@ def test_canary_steps_then_promotion(
     backend.deploy_canary(CANARY, CHAMPION, 10)
     isvc = _latest(api)
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 10
-    assert model_of(isvc) == {"version": "4", "run_id": "run-4", "storage_uri": CANARY.storage_uri}
+    assert model_of(isvc) == {"version": "4", "run_id": "run-4", "storage_uri": CANARY.storage_uri,
+                              "network": "mlp"}  # fmt: skip
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
     assert isvc["spec"]["predictor"]["labels"]["slipway.io/model-version"] == "4"
     assert json.loads(isvc["metadata"]["annotations"][A_PREVIOUS])["version"] == "3"
@@ -174,6 +175,7 @@ def test_rollback_zeroes_the_canary_then_restores_the_previous_model(
         "version": "3",
         "run_id": "run-3",
         "storage_uri": CHAMPION.storage_uri,
+        "network": "mlp",
     }
     assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
     assert isvc["spec"]["predictor"]["labels"]["slipway.io/model-version"] == "3"

@@ -30,6 +30,7 @@ from slipway.local.processes import Managed, free_port
 from slipway.local.stack import start_mlflow
 from slipway.pipeline.steps import run_pipeline
 from slipway.registry import tracking
+from slipway.rollout.model_registry import target_for
 from slipway.serving.server import from_registry
 
 pytestmark = pytest.mark.integration
@@ -51,6 +52,7 @@ class Served:
     data: pd.DataFrame
     version: str
     server: Managed
+    network: str  # as the rollout reads it from the registry (ModelVersion.network)
 
 
 def _dataset(name: str) -> pd.DataFrame:
@@ -101,18 +103,19 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
             assert result.registration is not None, result.decision
             version = result.registration.version
             source = from_registry(f"models:/{name}/{version}", state / "models", client)
-            plans[name] = (frame, label, version, source.model_dir, source.run_id)
+            network = target_for(client, name, version, None).network
+            plans[name] = (frame, label, version, source.model_dir, source.run_id, network)
         with ThreadPoolExecutor(len(plans)) as pool:
             futures = {
                 name: pool.submit(_serve, model_dir, name, version, run_id, state / "logs")
-                for name, (_, _, version, model_dir, run_id) in plans.items()
+                for name, (_, _, version, model_dir, run_id, _) in plans.items()
             }
         out = {}
         for name, future in futures.items():
             managed = future.result()
             started.append(managed)
-            frame, label, version, _, _ = plans[name]
-            out[name] = Served(name, label, frame, version, managed)
+            frame, label, version, _, _, network = plans[name]
+            out[name] = Served(name, label, frame, version, managed, network)
         yield out
     finally:
         for managed in started:
@@ -171,6 +174,13 @@ def test_multiclass_answers_are_mlflows(served: dict[str, Served], name: str) ->
     metadata = httpx.get(url.format(2)).json()
     assert metadata["parameters"]["classes"] == classes
     assert metadata["platform"] == ("slipway-torch" if name == "iris-resnet" else "slipway-numpy")
+
+
+def test_the_registry_says_which_versions_need_torch(served: dict[str, Served]) -> None:
+    """The rollout serves a custom network with the torch image; it knows one by this."""
+    assert {name: s.network for name, s in served.items()} == {
+        "iris-mlp": "mlp", "iris-resnet": "custom", "diabetes-mlp": "mlp",
+    }  # fmt: skip
 
 
 def test_regression_answers_are_mlflows(served: dict[str, Served]) -> None:

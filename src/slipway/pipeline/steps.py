@@ -27,6 +27,7 @@ from slipway.data.storage import DataLocation, DataUri
 from slipway.data.validation import Finding, ValidationReport, validate
 from slipway.errors import DataError, TrackingError
 from slipway.registry import aliases, datasets, tracking
+from slipway.registry.model_version import NETWORK_TAG
 from slipway.training import distributed, evaluation, trainer
 from slipway.training.features import Preprocessor
 from slipway.training.labels import encode_labels
@@ -177,6 +178,7 @@ def _train(client: MlflowClient, settings: Settings, run_id: str, data: DataUri)
     client.set_tag(run_id, "slipway.stopped_early", str(result.stopped_early).lower())
     bundle = ModelBundle(contract, preprocessor, result.model)
     model_uri = tracking.log_model(run_id, bundle, parts.train)
+    client.set_tag(run_id, NETWORK_TAG, bundle.network.spec.kind)
     datasets.log_splits(
         client, run_id, DataLocation.parse(data), contract.label,
         {
@@ -260,6 +262,8 @@ def _register(
         "slipway.run_id": run_id,
         "slipway.data.digest": run.data.tags.get("slipway.data.digest", "unknown"),
         "slipway.git_commit": run.data.tags.get("slipway.git_commit", "unknown"),
+        # What the model needs to be served (slipway.rollout picks the image by it).
+        NETWORK_TAG: run.data.tags.get(NETWORK_TAG, "mlp"),
         **{f"metric.{k}": f"{v:.6f}" for k, v in decision.challenger.as_dict().items()},
         **decision.as_tags(),
     }

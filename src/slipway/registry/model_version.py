@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+#: The model version's tag (and its training run's) naming the network's kind.
+NETWORK_TAG = "slipway.network.kind"
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -21,6 +24,13 @@ class ModelVersion:
     storage_uri: str = ""  # where the platform fetches the model from (KServe's storageUri)
     alias: str | None = None  # the registry alias it was found by, when known
     model_dir: Path | None = None  # a local copy (a local model server serves from it)
+    # The network's kind (the version's ``slipway.network.kind`` tag): "mlp" runs on the
+    # predictor image's numpy pass, "custom" (a team's own torch.nn.Module) needs torch.
+    network: str = "mlp"
+
+    @property
+    def needs_torch(self) -> bool:
+        return self.network == "custom"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

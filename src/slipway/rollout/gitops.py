@@ -80,8 +80,9 @@ def _yaml() -> YAML:
 def set_serving_model(text: str, model: ModelVersion) -> str:
     """``text`` (a values file) with the item named ``model.name`` pointing at the model.
 
-    Only ``modelVersion``, ``runId`` and ``storageUri`` of that item change; every other
-    line, comment included, stays as it was.
+    Only ``modelVersion``, ``runId``, ``storageUri`` and, for a custom network or where the
+    item has one, ``network`` of that item change; every other line, comment included,
+    stays as it was.
     """
     yaml = _yaml()
     data = yaml.load(text)
@@ -97,6 +98,8 @@ def set_serving_model(text: str, model: ModelVersion) -> str:
     item["modelVersion"] = DoubleQuotedScalarString(model.version)
     item["runId"] = model.run_id
     item["storageUri"] = model.storage_uri
+    if model.network != "mlp" or "network" in item:  # the chart's default is mlp
+        item["network"] = model.network
     out = io.StringIO()
     yaml.dump(data, out)
     return out.getvalue()
@@ -112,6 +115,7 @@ def serving_model(text: str, name: str) -> ModelVersion | None:
                 str(item.get("modelVersion", "")),
                 str(item.get("runId", "")),
                 str(item.get("storageUri", "")),
+                network=str(item.get("network", "mlp")),
             )
     return None
 

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 from slipway.errors import RolloutError
 from slipway.registry import aliases
-from slipway.registry.model_version import ModelVersion
+from slipway.registry.model_version import NETWORK_TAG, ModelVersion
 from slipway.rollout.outcome import RolloutOutcome, StepRecord
 from slipway.rollout.records import BaseRecorder
 
@@ -80,7 +80,8 @@ def target_for(
         from slipway.serving.server import from_registry
 
         model_dir = from_registry(f"models:/{name}/{version}", cache_dir, client).model_dir
-    return ModelVersion(name, str(version), run_id, storage_uri, alias, model_dir)
+    network = str((mv.tags or {}).get(NETWORK_TAG) or "mlp")  # untagged: from before the tag
+    return ModelVersion(name, str(version), run_id, storage_uri, alias, model_dir, network)
 
 
 class MlflowChampion:

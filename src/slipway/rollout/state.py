@@ -60,6 +60,7 @@ class ServedModel(BaseModel):
     version: str
     run_id: str = ""
     storage_uri: str = ""
+    network: str = "mlp"
 
     @classmethod
     def of(cls, model: ModelVersion) -> ServedModel:
@@ -68,10 +69,13 @@ class ServedModel(BaseModel):
             version=model.version,
             run_id=model.run_id,
             storage_uri=model.storage_uri,
+            network=model.network,
         )
 
     def model_version(self) -> ModelVersion:
-        return ModelVersion(self.name, self.version, self.run_id, self.storage_uri)
+        return ModelVersion(
+            self.name, self.version, self.run_id, self.storage_uri, network=self.network
+        )
 
 
 class RolloutState(BaseModel):

@@ -160,7 +160,8 @@ class TorchForward:
             raise ModelError(
                 f"this model's network is custom ({spec.factory}), which only torch can run, "
                 f"and torch is not installed here (the predictor image has none): serve it "
-                f"with {TORCH_IMAGE}, which has torch; see docs/serving.md"
+                f"with {TORCH_IMAGE}, which has torch (the model-serving chart's "
+                "`network: custom`); see docs/serving.md"
             ) from exc
         self.torch: Any = torch
         self.task = task

@@ -19,12 +19,17 @@ A_DECISION = "slipway.io/rollout-decision"
 A_ABORT = "slipway.io/rollout-abort"
 A_PREVIOUS = "slipway.io/previous-model"
 A_STATE = "slipway.io/rollout-state"  # the rollout's durable state (slipway.rollout.state)
+A_NETWORK = "slipway.io/model-network"  # mlp or custom (ModelVersion.network)
+# The two images a slipway predictor container may run, as the model-serving chart names
+# them: the predictor image (numpy, no torch) and the torch one, for a custom network.
+A_PREDICTOR_IMAGE, A_TORCH_IMAGE = "slipway.io/predictor-image", "slipway.io/torch-image"
 CONTAINER = "kserve-container"
 SHADOW_KEY = "target.json"  # the ConfigMap key the chart mounts (slipway.serving.shadow)
 FIELD_MANAGER = "slipway-rollout"
 APPLY_PATCH = "application/apply-patch+yaml"
 OWNED_ANNOTATIONS = (
-    DEPLOYMENT_MODE, A_NAME, A_VERSION, A_RUN, A_DECISION, A_ABORT, A_PREVIOUS, A_STATE,
+    DEPLOYMENT_MODE, A_NAME, A_VERSION, A_RUN, A_NETWORK, A_DECISION, A_ABORT, A_PREVIOUS,
+    A_STATE,
 )  # fmt: skip
 
 
@@ -58,7 +63,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def model_of(isvc: dict[str, Any]) -> dict[str, Any]:
-    """The served model as the spec states it: version, run id, storage URI."""
+    """The served model as the spec states it: version, run id, storage URI, network."""
     annotations = isvc.get("metadata", {}).get("annotations") or {}
     predictor = isvc.get("spec", {}).get("predictor", {})
     storage = (predictor.get("model") or {}).get("storageUri")
@@ -71,7 +76,25 @@ def model_of(isvc: dict[str, Any]) -> dict[str, Any]:
         "version": annotations.get(A_VERSION, ""),
         "run_id": annotations.get(A_RUN, ""),
         "storage_uri": storage or "",
+        "network": annotations.get(A_NETWORK, "mlp"),
     }
+
+
+def image_for(isvc: dict[str, Any], target: ModelVersion) -> str | None:
+    """The image ``target`` needs, from the chart's annotations on ``isvc``: the torch image
+    for a custom network, else the predictor image; None where the chart names none (the
+    container's image then stays). A custom network with no torch image cannot be served."""
+    annotations = isvc.get("metadata", {}).get("annotations") or {}
+    if not target.needs_torch:
+        return annotations.get(A_PREDICTOR_IMAGE) or None
+    image = annotations.get(A_TORCH_IMAGE)
+    if not image:
+        raise KServeError(
+            f"{target.name} version {target.version} has a custom network, which needs torch, "
+            f"and the InferenceService names no torch image ({A_TORCH_IMAGE}: the "
+            "model-serving chart's predictor.torchImage)"
+        )
+    return str(image)
 
 
 def model_patch(isvc: dict[str, Any], target: ModelVersion) -> dict[str, Any]:
@@ -94,6 +117,9 @@ def model_patch(isvc: dict[str, Any], target: ModelVersion) -> dict[str, Any]:
         }
         env = [e for e in mine[0].get("env") or [] if e.get("name") not in values]
         mine[0]["env"] = [*env, *({"name": k, "value": v} for k, v in values.items())]
+        image = image_for(isvc, target)
+        if image is not None:
+            mine[0]["image"] = image
         # A merge patch replaces lists whole: send every container.
         spec["containers"] = containers
     return {
@@ -103,6 +129,7 @@ def model_patch(isvc: dict[str, Any], target: ModelVersion) -> dict[str, Any]:
                 A_NAME: target.name,
                 A_VERSION: target.version,
                 A_RUN: target.run_id,
+                A_NETWORK: target.network,
             }
         },
         "spec": {"predictor": spec},

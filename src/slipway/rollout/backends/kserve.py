@@ -55,6 +55,7 @@ from slipway.rollout.backends.inference_service import (
     A_ABORT,
     A_DECISION,
     A_NAME,
+    A_NETWORK,
     A_PREVIOUS,
     A_RUN,
     A_STATE,
@@ -264,6 +265,8 @@ class KServeBackend:
         self.previous = model_of(isvc) | {"name": champion.name}
         if not self.previous["storage_uri"]:
             self.previous["storage_uri"] = champion.storage_uri
+        if A_NETWORK not in (isvc.get("metadata", {}).get("annotations") or {}):
+            self.previous["network"] = champion.network  # an object from an older chart
         patch = model_patch(isvc, canary)
         patch["metadata"]["annotations"][A_PREVIOUS] = json.dumps(self.previous, sort_keys=True)
         patch["metadata"]["annotations"][A_ABORT] = None
@@ -320,8 +323,9 @@ class KServeBackend:
             log.warning("no record of the previous model: canary left at 0%% traffic")
             return
         target = ModelVersion(
-            previous["name"], previous["version"], previous["run_id"], previous["storage_uri"]
-        )
+            previous["name"], previous["version"], previous["run_id"], previous["storage_uri"],
+            network=previous.get("network", "mlp"),  # a record from before the field: mlp
+        )  # fmt: skip
         patch = model_patch(isvc, target)
         patch["spec"]["predictor"]["canaryTrafficPercent"] = None
         self.patch(patch)
