@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.venv/bin:$(PATH)
 PY := .venv/bin/python
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=20
 # Images `make images` builds; trainer-cuda (torch's CUDA build, several GB) only on request.
 IMAGES ?= trainer,predictor
 
