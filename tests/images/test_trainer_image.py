@@ -106,6 +106,7 @@ def test_serves_a_custom_network_as_the_chart_runs_it(
     """``network: custom`` in the model-serving chart: this image, the chart's command
     (``python -m slipway.serving``), the model under /mnt/models, read-only, as UID 10001."""
     models = tmp_path / "models"
+    models.mkdir()
     bundle = build_bundle(models / "iris", "iris", custom=True)
     assert (models / f"{FACTORY_MODULE}.py").exists()  # the team's module, beside the model
     for path in [models, *models.rglob("*")]:
