@@ -202,3 +202,17 @@ ROLLOUT_ENV: list[Env | SecretEnv] = [
         optional=True,
     ),
 ]
+
+
+def rollout_step(credentials: str) -> Callable[[Callable[..., Any]], Any]:
+    """``@step`` for the two steps that change the model's InferenceService (the canary and
+    the exit handler's rollback): the serving Role, the model's mutex, never cached."""
+    return step(
+        cpu=("200m", "1"),
+        memory=("512Mi", "1Gi"),
+        env=ROLLOUT_ENV,
+        synchronization=MODEL_MUTEX,
+        annotations=NEVER_CACHED,
+        credentials=credentials,
+        service_account_name=ROLLOUT_SERVICE_ACCOUNT,
+    )

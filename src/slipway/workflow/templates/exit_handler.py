@@ -9,28 +9,18 @@ from typing import Annotated
 from hera.workflows import Parameter
 
 from slipway.workflow.templates.common import (
-    MODEL_MUTEX,
-    NEVER_CACHED,
-    ROLLOUT_ENV,
-    ROLLOUT_SERVICE_ACCOUNT,
+    PIPELINE_CREDENTIALS,
     WORKFLOW_TAG,
-    step,
+    rollout_step,
     step_runtime,
 )
 from slipway.workflow.transient import exit_code_on_transient
 
 
-@step(
-    cpu=("200m", "1"),
-    memory=("512Mi", "1Gi"),
-    env=ROLLOUT_ENV,
-    synchronization=MODEL_MUTEX,
-    annotations=NEVER_CACHED,
-    # It rolls back an unfinished canary (the serving Role) and marks the pipeline's run
-    # FAILED (the pipeline's MLflow user: the rollout's may not write runs). A rollback
-    # never moves `champion`, so the pipeline's user is enough for its version tags.
-    service_account_name=ROLLOUT_SERVICE_ACCOUNT,
-)
+# It rolls back an unfinished canary (the serving Role) and marks the pipeline's run FAILED
+# (the pipeline's MLflow user: the rollout's may not write runs). A rollback never moves
+# `champion`, so the pipeline's user is enough for its version tags.
+@rollout_step(credentials=PIPELINE_CREDENTIALS)
 def on_exit(
     status: Annotated[str, Parameter(description="The workflow's status: Succeeded, Failed.")],
     failures: Annotated[str, Parameter(description="Argo's failed nodes, a JSON list.")] = "[]",

@@ -10,14 +10,12 @@ from hera.workflows import EmptyDirVolume, Parameter
 from hera.workflows import models as m
 
 from slipway.workflow.templates.common import (
-    MODEL_MUTEX,
     NEVER_CACHED,
     ROLLOUT_CREDENTIALS,
-    ROLLOUT_ENV,
-    ROLLOUT_SERVICE_ACCOUNT,
     cache_config,
     claim_run,
     fails_run,
+    rollout_step,
     step,
     step_runtime,
 )
@@ -187,15 +185,7 @@ def _registered(client: "MlflowClient", model: str, run_id: str) -> tuple[str, s
     return version, str(first).lower()
 
 
-@step(
-    cpu=("200m", "1"),
-    memory=("512Mi", "1Gi"),
-    env=ROLLOUT_ENV,
-    synchronization=MODEL_MUTEX,
-    annotations=NEVER_CACHED,
-    credentials=ROLLOUT_CREDENTIALS,
-    service_account_name=ROLLOUT_SERVICE_ACCOUNT,
-)
+@rollout_step(credentials=ROLLOUT_CREDENTIALS)
 def canary(
     model_version: Annotated[str, Parameter(name="model-version")],
     config: str = "",
