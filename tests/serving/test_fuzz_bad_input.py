@@ -396,10 +396,9 @@ def receiver_case(draw: st.DrawFn) -> tuple[bytes, bool]:
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Any]]]:
-    """slipway's alert receiver (H5's slipway.monitoring.receiver) on a loopback port, its
+    """slipway's alert receiver (slipway.monitoring.receiver) on a loopback port, its
     state in a folder of the test's; its retraining is a stand-in that records the call (a
     real retraining per accepted alert would be minutes each)."""
-    pytest.importorskip("slipway.monitoring.receiver")
     import threading
 
     from slipway.config import RetrainingSettings
