@@ -48,6 +48,8 @@ class Background:
     def __init__(self, world: World, config: dict[str, Any], version: str) -> None:
         self.outcome: Any = None
         self.error: BaseException | None = None
+        #: When the rollout returned or raised: the end of the rollback when it raised.
+        self.ended_at = 0.0
         self.thread = threading.Thread(target=self._run, args=(world, config, version))
         self.thread.start()
 
@@ -56,6 +58,8 @@ class Background:
             self.outcome = _rollout(world, config, version)
         except BaseException as exc:  # the test looks at it
             self.error = exc
+        finally:
+            self.ended_at = time.time()
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)
@@ -103,7 +107,7 @@ def test_prometheus_lost_during_a_canary_step_rolls_back_and_says_why(
         ]
         assert load.statuses() == {200}, [h for h in load.hits if h.status != 200][:5]
         assert {h.version for h in load.hits if h.at > time.time() - 0.5} <= {champion}
-        done = getattr(run.outcome, "rollback_done_at", None) or lost_at
+        done = getattr(run.outcome, "rollback_done_at", None) or run.ended_at
         print(f"Prometheus lost: rolled back {done - lost_at:.1f}s later ({reason[:120]})")
     finally:
         world.stack.up(prometheus=True)
@@ -132,5 +136,5 @@ def test_the_canary_server_killed_during_a_step_rolls_back_to_the_champion(
     assert CANARY not in world.stack.services()
     after = [h for h in load.hits if h.at > killed_at + 1]
     assert after and all(h.status == 200 and h.version == champion for h in after[-20:])
-    took = (run.outcome.rollback_done_at or killed_at) - killed_at
+    took = (run.outcome.rollback_done_at or run.ended_at) - killed_at
     print(f"canary killed: rolled back {took:.1f}s later ({reason[:160]})")
