@@ -41,9 +41,6 @@ from slipway.serving.predictor import SlipwayPredictor
 
 #: Cases per endpoint; SLIPWAY_FUZZ_EXAMPLES sets more (or fewer, while debugging).
 EXAMPLES = int(os.environ.get("SLIPWAY_FUZZ_EXAMPLES", "5000"))
-#: KServe's routes are the same endpoints behind a stack four times slower per request
-#: (FastAPI, pydantic): a fifth of the cases keeps ``make test`` short.
-KSERVE_EXAMPLES = max(1, EXAMPLES // 5)
 VERSION = "3"
 # KServe's app answers with ORJSONResponse, which FastAPI now warns about on every request.
 pytestmark = pytest.mark.filterwarnings("ignore:ORJSONResponse is deprecated")
@@ -208,7 +205,7 @@ def test_predictor_answers_every_body_with_200_or_a_4xx_naming_the_field(
     _fuzz_json(predictor, "predictor", case, versioned)
 
 
-@fuzz(KSERVE_EXAMPLES)
+@FUZZ
 @given(case=JSON_CASES, versioned=st.booleans())
 def test_kserve_routes_answer_every_body_with_200_or_a_4xx_naming_the_field(
     kserve_routes: InProcess, case: Case, versioned: bool
@@ -268,7 +265,7 @@ def test_the_binary_extension_answers_200_or_a_4xx(
     _fuzz_binary(predictor, "predictor-binary", case)
 
 
-@fuzz(KSERVE_EXAMPLES)
+@FUZZ
 @given(case=binary_case())
 def test_the_binary_extension_on_kserve_routes_answers_200_or_a_4xx(
     kserve_routes: InProcess, case: tuple[bytes, str]
@@ -498,4 +495,4 @@ def test_fuzz_counts() -> None:
     """Every endpoint fuzzed above got all its cases (this runs after them, in file order;
     tests/serving/conftest.py prints the counts and times at the end of the run)."""
     for name, (count, _) in REPORT.items():
-        assert count >= (KSERVE_EXAMPLES if "kserve" in name else EXAMPLES), (name, count)
+        assert count >= EXAMPLES, (name, count)

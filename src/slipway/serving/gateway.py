@@ -318,19 +318,18 @@ class Gateway:
         names = {key for key, _ in headers}
         try:
             body, length = await self._read_body(scope, receive)
+            # Decode and check the body here as the lean path does (a 400 naming what is
+            # wrong), then hand KServe the body. KServe's binary decoder answers 500 for a
+            # body that does not add up; its JSON decoder also takes UTF-16 and UTF-32 and
+            # does not name what is broken; its pydantic models coerce (a shape of
+            # [true, 1] passes as [1, 1], "1" as 1); and it takes JSON other than an object
+            # for the binary extension's bytes.
             if length is not None:
-                # KServe's decoder answers 500 for a body that does not add up: check the
-                # framing here first (400 naming what is wrong), then hand KServe the body.
-                binary_tensors.decode_request(body, binary_tensors.header_length(length, len(body)))
+                size = binary_tensors.header_length(length, len(body))
+                decoded = binary_tensors.decode_request(body, size)
             else:
-                # KServe's routes decode JSON with the standard library, which also takes
-                # UTF-16 and UTF-32, and answer a broken body without naming it: parse it
-                # here as the lean path does (UTF-8 only), for the same 400.
                 decoded = _decode_json(body)
-                if type(decoded) is not dict:
-                    # KServe takes any other JSON for the binary extension's bytes, or
-                    # does not say what is wrong: the request checks do.
-                    self.model.rows(protocol, decoded)
+            self.model.parse(protocol, decoded)
         except RequestError as exc:
             await self._respond(send, exc.status, exc.to_json(), close=exc.status == 413)
             return exc.status

@@ -224,16 +224,23 @@ class SlipwayPredictor(Model):  # type: ignore[misc]
             header["outputs"].append(output)
         return binary if binary is not None else header
 
-    def infer(self, protocol: str, body: Any) -> dict[str, Any] | BinaryResponse:
-        """All three steps for a decoded body (the lean HTTP path), timed into KServe's
-        histograms. Raises RequestError for a bad request."""
-        t0 = time.perf_counter()
+    def parse(
+        self, protocol: str, body: Any
+    ) -> tuple[str | None, tuple[OutputChoice, ...], list[Row]]:
+        """(request id, requested outputs, rows) of a decoded body, every field checked
+        strictly. Raises RequestError for a bad request."""
         request_id: str | None = None
         outputs: tuple[OutputChoice, ...] = ()
         if protocol == V2 and type(body) is dict:  # any other body: rows_v2 says what is wrong
             request_id = request_id_of(body)
             outputs = choose_outputs(body, self.task_outputs.names)
-        rows = self.rows(protocol, body)
+        return request_id, outputs, self.rows(protocol, body)
+
+    def infer(self, protocol: str, body: Any) -> dict[str, Any] | BinaryResponse:
+        """All three steps for a decoded body (the lean HTTP path), timed into KServe's
+        histograms. Raises RequestError for a bad request."""
+        t0 = time.perf_counter()
+        request_id, outputs, rows = self.parse(protocol, body)
         t1 = time.perf_counter()
         matrix, scores = self.predict_rows(rows)
         t2 = time.perf_counter()
