@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from serving_support import MODEL, World
 
@@ -17,6 +19,7 @@ from slipway.registry import aliases
 from slipway.rollout.backends.local import LocalBackend
 from slipway.rollout.load import LoadGenerator, contract_rows
 from slipway.rollout.model_registry import target_for
+from slipway.rollout.prometheus import SCORES
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +36,14 @@ def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -
     try:
         url = backend.ensure_serving(target_for(client, MODEL, version, world.state / "models"))
         rows = contract_rows(load_contract(world.settings.data.contract), 100, seed=2)
+        prometheus = world.stack.prometheus_url() or ""
+        # increase() counts from a series' first scrape: a request served before Prometheus
+        # found the new server is not in it. Warm up until Prometheus has the score series.
+        _wait_until_scraped(prometheus, url, rows)
         start = time.time()
         counts = LoadGenerator(url, MODEL, rows, rate=30, duration=6, clients=2).start().wait()
         time.sleep(3)  # two scrapes after the last request
-        timeline = read_timeline(world.stack.prometheus_url() or "", MODEL, start, time.time())
+        timeline = read_timeline(prometheus, MODEL, start, time.time())
     finally:
         backend.close()
     assert counts.ok == counts.sent > 100
@@ -50,6 +57,18 @@ def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -
     # once two scrapes follow the last request. The report draws shares, which it does not skew.
     assert counts.sent * 0.95 <= sum(c for _, c in buckets) <= counts.sent * 1.35
     assert [le for le, _ in buckets] == sorted(le for le, _ in buckets)
+
+
+def _wait_until_scraped(prometheus: str, url: str, rows: list[Any]) -> None:
+    query = f'{SCORES}{{model_name="{MODEL}"}}'
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        LoadGenerator(url, MODEL, rows[:2], rate=10, duration=0.2, clients=1).start().wait()
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+        if answer.json()["data"]["result"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never scraped {url}")
 
 
 def test_an_unreachable_prometheus_is_a_clear_error() -> None:

@@ -37,10 +37,20 @@ EXPERIMENT = "faults-killed"
 _PIPELINE = textwrap.dedent(
     """
     import sys
+    import time
+    from slipway.pipeline import steps
     from slipway.pipeline.steps import run_pipeline
     from slipway.registry import tracking
     sys.path.insert(0, {tests!r})
     from test_pipeline_killed import settings
+    if {slow_validation!r}:
+        # Validation of the small table is over in well under a second, shorter than the
+        # watcher's poll on a loaded machine: stretch it, as a slow read would.
+        checks = steps.validate
+        def slow_validate(*args, **kwargs):
+            time.sleep(3)
+            return checks(*args, **kwargs)
+        steps.validate = slow_validate
     client = tracking.connect({url!r})
     run_pipeline(client, settings({epochs}), {data!r})
     """
@@ -107,7 +117,7 @@ def test_a_pipeline_killed_in_a_step_is_ended_failed_and_the_next_run_starts_cle
     url = fault_client.tracking_uri
     script = _PIPELINE.format(
         tests=str(Path(__file__).parent), url=url, epochs=400 if step == "train" else 3,
-        data=str(fault_data),
+        data=str(fault_data), slow_validation=step == "validate",
     )  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", script],
