@@ -33,13 +33,14 @@ def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -
     client = world.client()
     aliases.promote(client, MODEL, version, "test setup")
     backend = LocalBackend(world.stack, config)
+    before = _scraped_instances(world.stack.prometheus_url() or "")
     try:
         url = backend.ensure_serving(target_for(client, MODEL, version, world.state / "models"))
         rows = contract_rows(load_contract(world.settings.data.contract), 100, seed=2)
         prometheus = world.stack.prometheus_url() or ""
         # increase() counts from a series' first scrape: a request served before Prometheus
         # found the new server is not in it. Warm up until Prometheus has the score series.
-        _wait_until_scraped(prometheus, url, rows)
+        _wait_until_scraped(prometheus, url, rows, before)
         start = time.time()
         counts = LoadGenerator(url, MODEL, rows, rate=30, duration=6, clients=2).start().wait()
         time.sleep(3)  # two scrapes after the last request
@@ -59,16 +60,22 @@ def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -
     assert [le for le, _ in buckets] == sorted(le for le, _ in buckets)
 
 
-def _wait_until_scraped(prometheus: str, url: str, rows: list[Any]) -> None:
-    query = f'{SCORES}{{model_name="{MODEL}"}}'
-    deadline = time.monotonic() + 60
+def _scraped_instances(prometheus: str) -> set[str]:
+    query = f'count by (instance) ({SCORES}{{model_name="{MODEL}"}})'
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+    return {r["metric"].get("instance", "") for r in answer.json()["data"]["result"]}
+
+
+def _wait_until_scraped(prometheus: str, url: str, rows: list[Any], before: set[str]) -> None:
+    """Until Prometheus has scraped the score series of a server it did not scrape before
+    (earlier tests' servers of this model may still be in its database); at most 20 s, for
+    a server that was already running."""
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         LoadGenerator(url, MODEL, rows[:2], rate=10, duration=0.2, clients=1).start().wait()
-        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
-        if answer.json()["data"]["result"]:
+        if _scraped_instances(prometheus) - before:
             return
         time.sleep(0.5)
-    raise AssertionError(f"Prometheus never scraped {url}")
 
 
 def test_an_unreachable_prometheus_is_a_clear_error() -> None:
