@@ -33,13 +33,13 @@ def test_timeline_reads_share_latency_and_scores(world: World, tmp_path: Path) -
     client = world.client()
     aliases.promote(client, MODEL, version, "test setup")
     backend = LocalBackend(world.stack, config)
-    before = _scraped_instances(world.stack.prometheus_url() or "")
+    prometheus = world.stack.prometheus_url() or ""
+    before = _scraped_instances(prometheus)
     try:
         url = backend.ensure_serving(target_for(client, MODEL, version, world.state / "models"))
         rows = contract_rows(load_contract(world.settings.data.contract), 100, seed=2)
-        prometheus = world.stack.prometheus_url() or ""
         # increase() counts from a series' first scrape: a request served before Prometheus
-        # found the new server is not in it. Warm up until Prometheus has the score series.
+        # found the new server is not in it. Warm up until Prometheus scrapes that server.
         _wait_until_scraped(prometheus, url, rows, before)
         start = time.time()
         counts = LoadGenerator(url, MODEL, rows, rate=30, duration=6, clients=2).start().wait()
